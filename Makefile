@@ -1,0 +1,38 @@
+# The README and CI call these targets; nothing else.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ARTIFACTS ?= var/artifacts
+DATA ?= var/data/recruitment.json
+N ?= 10000
+
+.PHONY: install demo test test-fast lint bench artifacts
+
+install: $(BIN)/.installed
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first: 2.13.0 is a CPU build on this machine's disk; an open range pulls CUDA.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+$(ARTIFACTS)/manifest.json: | install
+	$(BIN)/cvqueue generate --n $(N) --seed 42 --out $(DATA)
+	$(BIN)/cvqueue train --data $(DATA) --out $(ARTIFACTS)
+
+artifacts: $(ARTIFACTS)/manifest.json
+
+demo: install artifacts
+	$(BIN)/cvqueue demo --artifacts $(ARTIFACTS)
+
+test: install
+	$(BIN)/pytest -q -ra
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: install artifacts
+	$(BIN)/python -m tests.bench --artifacts $(ARTIFACTS)

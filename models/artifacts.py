@@ -1,0 +1,96 @@
+"""The artifacts folder: its file names, its manifest of hashes, and writing it atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from shared.errors import ArtifactError
+
+EMBEDDINGS = "cv_embeddings.pt"
+METADATA = "cv_metadata.json"
+RF_MODEL = "rf_model.pkl"
+SVM_MODEL = "svm_model.pkl"
+NN_MODEL = "nn_model.pt"
+BEST_MODEL_INFO = "best_model_info.json"
+EVALUATION = "evaluation.json"
+REPORT = "report.md"
+CONFUSION_PNG = "confusion_matrix.png"
+MANIFEST = "manifest.json"
+REQUIREMENTS = "requirements.json"
+
+CLASSIFIER_FILES = {"random_forest": RF_MODEL, "svm": SVM_MODEL, "mlp": NN_MODEL}
+REQUIRED = (EMBEDDINGS, METADATA, RF_MODEL, SVM_MODEL, NN_MODEL, BEST_MODEL_INFO, MANIFEST)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: Path, extra: dict[str, Any]) -> None:
+    files = {p.name: sha256_file(p) for p in sorted(folder.iterdir())
+             if p.is_file() and p.name != MANIFEST}
+    manifest = {**extra, "files": files}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    if not folder.is_dir():
+        raise ArtifactError(f"{folder}: no such artifacts folder (run 'cvqueue train' first)")
+    missing = [name for name in REQUIRED if not (folder / name).is_file()]
+    if missing:
+        raise ArtifactError(f"{folder}: incomplete artifacts, missing {', '.join(missing)}")
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        files = manifest["files"]
+    except (ValueError, KeyError, TypeError):
+        raise ArtifactError(f"{folder / MANIFEST}: unreadable manifest") from None
+    if not isinstance(files, dict):
+        raise ArtifactError(f"{folder / MANIFEST}: unreadable manifest")
+    return dict(manifest)
+
+
+def verify(folder: Path, manifest: dict[str, Any], names: tuple[str, ...] = REQUIRED) -> None:
+    """Refuse any file whose SHA-256 differs from what the training run recorded."""
+    for name in names:
+        if name == MANIFEST:
+            continue
+        expected = manifest["files"].get(name)
+        if expected is None:
+            raise ArtifactError(f"{folder / name}: not recorded in the manifest; refusing to load")
+        if sha256_file(folder / name) != expected:
+            raise ArtifactError(f"{folder / name}: SHA-256 does not match the manifest "
+                                "(file changed since training); refusing to load")
+
+
+@contextmanager
+def staged_folder(out: Path) -> Iterator[Path]:
+    """Write into a sibling temp folder; replace `out` only if everything succeeded."""
+    if out.exists() and not out.is_dir():
+        raise ArtifactError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).exists():
+        raise ArtifactError(f"{out}: not empty and not an artifacts folder; choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = out.parent / f".{out.name}.staging-{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    if out.exists():
+        out.rename(old)
+    stage.rename(out)
+    shutil.rmtree(old, ignore_errors=True)

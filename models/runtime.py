@@ -1,0 +1,122 @@
+"""What a worker holds: verified artifacts, the embedder and one batch call."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from models import artifacts as art
+from models.embedder import Embedder
+from models.features import FEATURE_SETS, Requirements, featurize
+from models.mlp import MlpClassifier
+from shared.errors import ArtifactError
+
+
+class ProbabilisticClassifier(Protocol):
+    def predict_proba(self, x: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    reference_id: str
+    similarity: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    probabilities: dict[str, float]
+    classifier: str
+    neighbours: list[Neighbour]
+
+
+def load_classifier(folder: Path, name: str) -> ProbabilisticClassifier:
+    """Load one classifier; call only after `art.verify` accepted its file."""
+    path = folder / art.CLASSIFIER_FILES[name]
+    if name == "mlp":
+        return MlpClassifier.load(path)
+    with path.open("rb") as fh:
+        model: ProbabilisticClassifier = pickle.load(fh)  # noqa: S301 - hash checked first
+    return model
+
+
+class ModelRuntime:
+    """Loaded once per worker process; `predict_batch` is the whole hot path."""
+
+    def __init__(self, folder: Path, classifier: str | None = None,
+                 embedder: Embedder | None = None) -> None:
+        manifest = art.read_manifest(folder)
+        art.verify(folder, manifest)
+        best = json.loads((folder / art.BEST_MODEL_INFO).read_text())["best_model"]
+        self.classifier_name = classifier or best
+        if self.classifier_name not in art.CLASSIFIER_FILES:
+            raise ArtifactError(f"unknown classifier {self.classifier_name!r}; choose one of "
+                                f"{', '.join(art.CLASSIFIER_FILES)}")
+        self.folder = folder
+        self.labels: list[str] = list(manifest["labels"])
+        self.features: str = manifest.get("features", "embedding")
+        if self.features not in FEATURE_SETS:
+            raise ArtifactError(f"{folder}: unknown feature set {self.features!r}")
+        self.requirements: Requirements | None = None
+        if self.features == "embedding+requirements":
+            art.verify(folder, manifest, (art.REQUIREMENTS,))
+            self.requirements = Requirements.load(folder / art.REQUIREMENTS)
+        self.model_version = art.sha256_file(folder / art.MANIFEST)[:12]
+        metadata = json.loads((folder / art.METADATA).read_text(encoding="utf-8"))
+        self.reference_ids = [m["id"] for m in metadata]
+        self.reference_labels = [m["label"] for m in metadata]
+        self.reference = torch.load(folder / art.EMBEDDINGS, weights_only=True).numpy()
+        if self.reference.shape[0] != len(metadata):
+            raise ArtifactError(f"{folder}: {art.EMBEDDINGS} and {art.METADATA} disagree in length")
+        self.classifiers = {self.classifier_name: load_classifier(folder, self.classifier_name)}
+        self.embedder = embedder or Embedder()
+
+    def classifier(self, name: str) -> ProbabilisticClassifier:
+        if name not in self.classifiers:
+            self.classifiers[name] = load_classifier(self.folder, name)
+        return self.classifiers[name]
+
+    def warmup(self) -> None:
+        self.predict_batch(["warm-up"], k=1)
+
+    def probabilities(self, embeddings: np.ndarray, texts: list[str],
+                      positions: list[str | None] | None = None,
+                      classifier: str | None = None) -> np.ndarray:
+        x = featurize(embeddings, texts, positions, self.requirements)
+        return self.classifier(classifier or self.classifier_name).predict_proba(x)
+
+    def nearest(self, embeddings: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k reference rows by cosine similarity (rows are unit vectors): indices, scores."""
+        k = max(1, min(k, self.reference.shape[0]))
+        sims = embeddings @ self.reference.T
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        top_sims = np.take_along_axis(sims, top, axis=1)
+        order = np.argsort(-top_sims, axis=1)
+        return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_sims, order, axis=1)
+
+    def predict_batch(self, texts: list[str], k: int = 5,
+                      positions: list[str | None] | None = None) -> list[Prediction]:
+        """One encode, one classifier call, one matrix product for the whole batch."""
+        embeddings = self.embedder.encode(texts)
+        probs = self.probabilities(embeddings, texts, positions)
+        idx, sims = self.nearest(embeddings, k)
+        return [self._prediction(p, i, s) for p, i, s in zip(probs, idx, sims, strict=True)]
+
+    def _prediction(self, probs: np.ndarray, idx: np.ndarray, sims: np.ndarray) -> Prediction:
+        neighbours = [Neighbour(self.reference_ids[j], round(float(s), 6), self.reference_labels[j])
+                      for j, s in zip(idx, sims, strict=True)]
+        return Prediction(
+            label=self.labels[int(np.argmax(probs))],
+            probabilities={lab: float(p) for lab, p in zip(self.labels, probs, strict=True)},
+            classifier=self.classifier_name, neighbours=neighbours)
+
+    def describe(self) -> dict[str, Any]:
+        return {"classifier": self.classifier_name, "model_version": self.model_version,
+                "labels": self.labels, "references": len(self.reference_ids)}
