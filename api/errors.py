@@ -1,0 +1,51 @@
+"""Every error the API answers is JSON: {"error": code, "message": text, ...}."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("cvqueue.api")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+        self.headers: dict[str, str] = {}
+
+
+def bad_request(message: str, **extra: Any) -> ApiError:
+    return ApiError(400, "invalid_request", message, **extra)
+
+
+def not_found(what: str = "submission") -> ApiError:
+    return ApiError(404, "not_found", f"no such {what}")
+
+
+def unavailable(message: str, retry_after: int) -> ApiError:
+    error = ApiError(503, "unavailable", message)
+    error.headers["Retry-After"] = str(retry_after)
+    return error
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError) -> ResponseReturnValue:
+        body = {"error": exc.code, "message": exc.message, **exc.extra}
+        return jsonify(body), exc.status, exc.headers
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> ResponseReturnValue:
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return jsonify({"error": code, "message": exc.description}), exc.code or 500
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> ResponseReturnValue:
+        # Log the type only: exception text could quote a CV.
+        log.error("unexpected %s while serving a request", type(exc).__name__)
+        return jsonify({"error": "internal_error", "message": "unexpected server error"}), 500

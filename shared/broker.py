@@ -1,0 +1,42 @@
+"""The Celery app both sides share, and the enqueue call: messages carry ids, never CV text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from celery import Celery
+
+from shared.config import Settings
+
+CLASSIFY_TASK = "cvqueue.classify"
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("cvqueue", broker=settings.broker_url or None, set_as_current=False)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        result_backend=None,
+        task_ignore_result=True,
+        task_default_queue=settings.queue,
+        task_acks_late=True,
+        # celery-batches buffers prefetched messages: leave room for a batch in every
+        # process plus one being gathered, or batches are capped by the prefetch limit.
+        worker_prefetch_multiplier=2 * settings.batch_size,
+        broker_transport_options={"visibility_timeout": settings.lease_seconds},
+        broker_connection_retry_on_startup=True,
+        worker_proc_alive_timeout=120,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        enable_utc=True,
+    )
+    return app
+
+
+def enqueue(celery: Celery, ids: Sequence[str], queue: str) -> None:
+    """Publish one message per submission id over a single producer connection."""
+    with celery.producer_or_acquire() as producer:
+        for submission_id in ids:
+            celery.send_task(CLASSIFY_TASK, args=[submission_id], queue=queue,
+                             producer=producer, ignore_result=True)

@@ -1,0 +1,112 @@
+"""The SQL record: submissions, their results and nearest historical candidates."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+
+STATUSES = ("queued", "processing", "done", "failed")
+# SQLite only auto-increments an INTEGER primary key.
+SeqType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Submission(Base):
+    __tablename__ = "submissions"
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(32), unique=True, default=new_id)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
+    cv: Mapped[str | None] = mapped_column(Text)
+    position: Mapped[str | None] = mapped_column(String(200))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    result: Mapped[Result | None] = relationship(back_populates="submission", uselist=False)
+    neighbours: Mapped[list[Neighbour]] = relationship(order_by="Neighbour.rank")
+
+
+class Result(Base):
+    __tablename__ = "results"
+
+    # Unique by construction: one result per submission, whatever the redeliveries.
+    submission_seq: Mapped[int] = mapped_column(ForeignKey("submissions.seq", ondelete="CASCADE"),
+                                                primary_key=True)
+    label: Mapped[str] = mapped_column(String(200))
+    probabilities: Mapped[dict[str, float]] = mapped_column(JSON)
+    classifier: Mapped[str] = mapped_column(String(32))
+    model_version: Mapped[str] = mapped_column(String(32))
+    batch_id: Mapped[str] = mapped_column(String(32), index=True)
+    batch_size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    submission: Mapped[Submission] = relationship(back_populates="result")
+
+
+class Neighbour(Base):
+    __tablename__ = "neighbours"
+
+    submission_seq: Mapped[int] = mapped_column(
+        ForeignKey("submissions.seq", ondelete="CASCADE"), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference_id: Mapped[str] = mapped_column(String(64))
+    similarity: Mapped[float] = mapped_column(Float)
+    label: Mapped[str] = mapped_column(String(200))
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def make_sessions(url: str, create: bool = True) -> sessionmaker[Any]:
+    engine = make_engine(url)
+    if create:
+        Base.metadata.create_all(engine)
+    return sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,94 @@
+"""Run the whole system locally: Redis (embedded if none is configured), API and workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import IO
+
+from shared.client import Client
+from shared.config import Settings
+from shared.embedded import EmbeddedRedis
+from shared.errors import CvqError
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LocalStack:
+    """`with LocalStack(settings) as stack:` starts everything; leaving stops everything."""
+
+    def __init__(self, settings: Settings, workers: int = 1, port: int = 0,
+                 log_dir: Path = Path("var/log"), run_dir: Path = Path("var/run")) -> None:
+        self.settings = settings
+        self.workers = workers
+        self.port = port or free_port()
+        self.log_dir, self.run_dir = log_dir, run_dir
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.redis: EmbeddedRedis | None = None
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self._logs: list[IO[bytes]] = []
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.log_dir / f"{name}.log").open("ab")
+        self._logs.append(log)
+        env = {**os.environ, **self.settings.as_env(), "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.Popen([sys.executable, *args], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def start_worker(self, name: str = "worker") -> subprocess.Popen[bytes]:
+        return self._spawn(name, ["-m", "worker"])
+
+    def start(self, ready_timeout: float = 60) -> LocalStack:
+        if not self.settings.broker_url:
+            self.redis = EmbeddedRedis(self.run_dir)
+            self.settings = replace(self.settings, broker_url=self.redis.url)
+        self._spawn("api", ["-m", "shared.cli", "api", "--host", "127.0.0.1",
+                            "--port", str(self.port)])
+        for n in range(self.workers):
+            self.start_worker(f"worker-{n + 1}")
+        client = Client(self.url)
+        deadline = time.monotonic() + ready_timeout
+        while not client.ready():
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs):
+                self.stop()
+                raise CvqError(f"the API did not become ready; see {self.log_dir}/api.log")
+            time.sleep(0.2)
+        return self
+
+    def stop(self, timeout: float = 30) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in self.procs:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.procs.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+        if self.redis is not None:
+            self.redis.stop()
+            self.redis = None
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
