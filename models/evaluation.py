@@ -81,6 +81,11 @@ def markdown_report(scores: list[Scores], best: str, labels: list[str], info: di
         if ceiling:
             row += f" {ceiling:.4f} | {100 * (ceiling - s.accuracy):.1f} pts |"
         lines.append(row)
+    for b in info.get("baseline_embedding_only", []):
+        row = f"| {b['model']} | {b['accuracy']:.4f} | {b['macro_f1']:.4f} | {b['train_seconds']:.1f} |"
+        if ceiling:
+            row += f" {ceiling:.4f} | {100 * (ceiling - b['accuracy']):.1f} pts |"
+        lines.append(row)
     if ceiling:
         lines += ["", "The ceiling is the generator's own rule applied to the held-out records' "
                   "noisy labels: no model can expect to beat it."]

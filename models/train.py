@@ -132,11 +132,18 @@ def train(data_path: Path, out: Path, text_field: str = "cv", label_field: str =
     scores = [score(name, labels, y[test_idx], model.predict_proba(x[test_idx]).argmax(axis=1),
                     seconds) for name, (model, seconds) in fitted.items()]
     best = max(scores, key=lambda s: s.macro_f1).model
+    baseline = []
+    if requirements is not None:  # the same three on embeddings alone, for the report
+        plain = fit_classifiers(embeddings[train_idx], y[train_idx], len(labels), seed)
+        baseline = [score(f"{name} (embedding only)", labels, y[test_idx],
+                          model.predict_proba(embeddings[test_idx]).argmax(axis=1), seconds)
+                    for name, (model, seconds) in plain.items()]
     ceiling = rule_ceiling([data.records[i] for i in test_idx])
     info = {"data": str(data_path), "n_records": len(y), "n_test": len(test_idx), "seed": seed,
             "data_sha256": data.sha256, "embedding_model": Embedder.name,
             "embedding_seconds": embedding_seconds, "features": features,
             "text_field": text_field, "label_field": label_field, "ceiling_accuracy": ceiling,
+            "baseline_embedding_only": [b.to_json() for b in baseline],
             "test_ids": [record_id(data.texts[i], data.labels[i], int(i)) for i in test_idx]}
     with art.staged_folder(out) as stage:
         if requirements is not None:

@@ -1,0 +1,188 @@
+"""The API's validation and responses (Flask test client; the in-memory broker stands in)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from api import create_app
+from api.services import services
+from shared.config import Settings
+from shared.db import Submission
+
+
+@pytest.fixture()
+def app(settings: Settings) -> Iterator[Flask]:
+    yield create_app({"SETTINGS": settings, "TESTING": True})
+
+
+@pytest.fixture()
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def count_rows(app: Flask) -> int:
+    with services(app).sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(Submission)) or 0)
+
+
+def test_submit_answers_202_with_location_and_persists_first(app: Flask,
+                                                             client: FlaskClient) -> None:
+    r = client.post("/v1/submissions", json={"cv": "QA engineer, 3 years", "position": "QA Engineer",
+                                             "external_id": "board-1"})
+    assert r.status_code == 202
+    body = r.get_json()
+    assert r.headers["Location"] == f"/v1/submissions/{body['id']}" == body["status_url"]
+    assert int(r.headers["Retry-After"]) >= 1
+    got = client.get(body["status_url"]).get_json()
+    assert got["status"] == "queued" and got["external_id"] == "board-1"
+    assert "cv" not in got  # the CV text is never echoed back
+    assert count_rows(app) == 1
+
+
+def test_batch_keeps_input_order_in_one_transaction(app: Flask, client: FlaskClient) -> None:
+    items = [{"cv": f"cv number {i}", "external_id": f"e{i}"} for i in range(25)]
+    r = client.post("/v1/submissions/batch", json=items)
+    assert r.status_code == 202
+    ids = r.get_json()["ids"]
+    polled = client.get("/v1/submissions", query_string={"ids": ",".join(ids)}).get_json()
+    assert [i["external_id"] for i in polled["items"]] == [f"e{i}" for i in range(25)]
+    jsonl = "\n".join(json.dumps(i) for i in items[:3])
+    r = client.post("/v1/submissions/batch", data=jsonl, content_type="application/x-ndjson")
+    assert r.status_code == 202 and r.get_json()["count"] == 3
+    assert count_rows(app) == 28
+
+
+def err(r: Any, status: int) -> dict[str, Any]:
+    assert r.status_code == status, r.get_data(as_text=True)
+    assert r.is_json
+    body: dict[str, Any] = r.get_json()
+    assert body["error"] and body["message"]
+    return body
+
+
+@pytest.mark.parametrize(("kwargs", "status", "fragment"), [
+    ({"data": "not json", "content_type": "application/json"}, 400, "not valid JSON"),
+    ({"data": '{"cv": "x"}', "content_type": "text/plain"}, 415, "Content-Type"),
+    ({"data": '{"cv": "x"}'}, 415, "Content-Type"),
+    ({"json": {}}, 400, "'cv' is missing"),
+    ({"json": {"cv": ""}}, 400, "'cv' is empty"),
+    ({"json": {"cv": "   "}}, 400, "'cv' is empty"),
+    ({"json": {"cv": 42}}, 400, "'cv' must be a string"),
+    ({"json": {"cv": None}}, 400, "'cv' must be a string"),
+    ({"json": {"cv": "x" * 20_001}}, 400, "longer than 20000"),
+    ({"json": {"cv": "a\x00b"}}, 400, "NUL"),
+    ({"data": '{"cv": "\\ud800"}', "content_type": "application/json"}, 400, "lone surrogate"),
+    ({"json": {"cv": "x", "salary": 1}}, 400, "unknown field 'salary'"),
+    ({"json": {"cv": "x", "position": ["a"]}}, 400, "'position' must be a string"),
+    ({"json": ["x"]}, 400, "must be a JSON object"),
+    ({"data": b'{"cv": "\xff"}', "content_type": "application/json"}, 400, "not UTF-8"),
+])
+def test_single_bad_input(app: Flask, client: FlaskClient, kwargs: dict[str, Any], status: int,
+                          fragment: str) -> None:
+    body = err(client.post("/v1/submissions", **kwargs), status)
+    assert fragment in body["message"]
+    assert count_rows(app) == 0
+
+
+def test_batch_bad_input_names_the_index_and_accepts_nothing(app: Flask,
+                                                             client: FlaskClient) -> None:
+    items: list[Any] = [{"cv": "fine"}] * 5 + [{"cv": ""}] + [{"cv": "fine"}]
+    body = err(client.post("/v1/submissions/batch", json=items), 400)
+    assert body["index"] == 5 and "item 5" in body["message"]
+    err(client.post("/v1/submissions/batch", json=[{"cv": "x"}] * 1001), 413)
+    err(client.post("/v1/submissions/batch", json=[]), 400)
+    err(client.post("/v1/submissions/batch", json={"cv": "x"}), 400)
+    assert count_rows(app) == 0
+
+
+def test_body_over_the_size_limit_is_413(settings: Settings) -> None:
+    from dataclasses import replace
+
+    app = create_app({"SETTINGS": replace(settings, max_body_bytes=1000), "TESTING": True})
+    body = err(app.test_client().post("/v1/submissions", json={"cv": "x" * 2000}), 413)
+    assert body["error"]
+
+
+@pytest.mark.parametrize(("url", "status"), [
+    ("/v1/submissions/" + "0" * 32, 404),
+    ("/v1/submissions/not-an-id", 400),
+    ("/v1/submissions/" + "g" * 32, 400),
+    ("/v1/submissions?ids=xyz", 400),
+    ("/v1/submissions?ids=", 400),
+    ("/v1/submissions?ids=" + ",".join(["0" * 32] * 101), 400),
+    ("/v1/submissions?status=finished", 400),
+    ("/v1/submissions?limit=0", 400),
+    ("/v1/submissions?limit=abc", 400),
+    ("/v1/submissions?after=-1", 400),
+    ("/v1/submissions?sort=asc", 400),
+    ("/v1/submissions?ids=" + "0" * 32 + "&limit=3", 400),
+    ("/v1/reference/ref-unknown", 404),
+    ("/v1/nothing-here", 404),
+])
+def test_bad_ids_and_params(client: FlaskClient, url: str, status: int) -> None:
+    err(client.get(url), status)
+
+
+def test_wrong_method_is_json(client: FlaskClient) -> None:
+    err(client.delete("/healthz"), 405)
+
+
+def test_unknown_ids_are_listed_as_missing(client: FlaskClient) -> None:
+    sid = client.post("/v1/submissions", json={"cv": "x"}).get_json()["id"]
+    body = client.get(f"/v1/submissions?ids={sid},{'0' * 32}").get_json()
+    assert [i["id"] for i in body["items"]] == [sid] and body["missing"] == ["0" * 32]
+
+
+def test_cursor_pagination_visits_every_row_once(client: FlaskClient) -> None:
+    client.post("/v1/submissions/batch", json=[{"cv": f"c{i}"} for i in range(23)])
+    seen: list[str] = []
+    cursor = "0"
+    while True:
+        page = client.get(f"/v1/submissions?status=queued&limit=5&after={cursor}").get_json()
+        seen += [i["id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if not page["has_more"]:
+            break
+    assert len(seen) == len(set(seen)) == 23
+
+
+def test_reference_lookup(client: FlaskClient, settings: Settings) -> None:
+    metadata = json.loads((settings.artifacts / "cv_metadata.json").read_text())
+    ref = client.get(f"/v1/reference/{metadata[3]['id']}").get_json()
+    assert ref["outcome"] == metadata[3]["label"]
+    assert ref["position"] == metadata[3]["record"]["opening_position"]
+    assert ref["snippet"] and len(ref["snippet"]) <= 241
+
+
+def test_health_and_readiness(client: FlaskClient) -> None:
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.get_json()["checks"]["database"] == "ok"
+
+
+def test_readiness_reports_what_is_missing(settings: Settings, tmp_path: Any) -> None:
+    from dataclasses import replace
+
+    app = create_app({"SETTINGS": replace(settings, artifacts=tmp_path / "none",
+                                          broker_url="redis://127.0.0.1:1/0")})
+    body = app.test_client().get("/readyz")
+    assert body.status_code == 503
+    checks = body.get_json()["checks"]
+    assert checks["artifacts"] == "missing" and checks["broker"].startswith("unreachable")
+
+
+def test_submit_with_broker_down_still_accepts(settings: Settings) -> None:
+    """The row is the truth: with Redis unreachable the submission waits in SQL."""
+    from dataclasses import replace
+
+    app = create_app({"SETTINGS": replace(settings, broker_url="redis://127.0.0.1:1/0")})
+    r = app.test_client().post("/v1/submissions", json={"cv": "x"})
+    assert r.status_code == 202
+    assert count_rows(app) == 1

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.config import Settings
+from shared.errors import ConfigError
+
+
+def test_reads_typed_values_from_environment() -> None:
+    s = Settings.from_env({"CVQ_BATCH_SIZE": "16", "CVQ_BATCH_WAIT": "0.25",
+                           "CVQ_ARTIFACTS": "/x/y", "CVQ_BROKER_URL": "redis://h:1/0"})
+    assert (s.batch_size, s.batch_wait, s.artifacts, s.broker_url) == (16, 0.25, Path("/x/y"),
+                                                                      "redis://h:1/0")
+    assert Settings.from_env(s.as_env()) == s
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"CVQ_BATCH_SIZE": "many"}, "must be a number"),
+    ({"CVQ_BATCH_SIZE": "0"}, "at least 1"),
+    ({"CVQ_ENV": "staging"}, "CVQ_ENV"),
+    ({"CVQ_ENV": "production", "CVQ_BROKER_URL": "redis://h"}, "not SQLite"),
+    ({"CVQ_ENV": "production", "CVQ_DATABASE_URL": "postgresql://h/db"}, "CVQ_BROKER_URL"),
+    ({"CVQ_WORKER_POOL": "gevent"}, "prefork or solo"),
+])
+def test_rejects_bad_or_unsafe_settings(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)
+
+
+def test_threads_do_not_oversubscribe_cores() -> None:
+    import os
+
+    s = Settings(worker_concurrency=2)
+    assert s.threads_per_process * s.worker_concurrency <= max(2, os.cpu_count() or 1)

@@ -1,0 +1,105 @@
+"""End to end: real HTTP, real Celery worker processes, real Redis, SQLite and PostgreSQL,
+the real MiniLM model on the small trained artifact set."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from models.generator import generate
+from shared.client import Client
+from shared.config import Settings
+from shared.db import Neighbour, Result, Submission, make_sessions
+from shared.stack import LocalStack
+
+pytestmark = pytest.mark.e2e
+
+
+def items(n: int, seed: int) -> list[dict[str, Any]]:
+    return [{"cv": r["cv"], "position": r["opening_position"], "external_id": f"x{i}"}
+            for i, r in enumerate(generate(n, seed))]
+
+
+def check_done(client: Client, results: list[dict[str, Any]], labels: set[str]) -> None:
+    for item in results:
+        assert item["status"] == "done", item
+        result = item["result"]
+        assert result["label"] in labels
+        assert abs(sum(result["probabilities"].values()) - 1) < 1e-5
+        assert result["label"] == max(result["probabilities"], key=result["probabilities"].get)
+        assert result["classifier"] in ("random_forest", "svm", "mlp")
+        assert len(result["model_version"]) == 12
+        sims = [n["similarity"] for n in result["neighbours"]]
+        assert len(sims) == 5 and sims == sorted(sims, reverse=True)
+    first = results[0]["result"]["neighbours"][0]
+    reference = client.reference(first["reference_id"])
+    assert reference["outcome"] == first["outcome"] and reference["snippet"]
+
+
+def exactly_once(database_url: str, expected: int) -> list[int]:
+    """Every submission has one result and five neighbours; returns the batch sizes."""
+    sessions = make_sessions(database_url, create=False)
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Submission)) == expected
+        assert s.scalar(select(func.count()).where(Submission.status == "done")) == expected
+        assert s.scalar(select(func.count()).select_from(Result)) == expected
+        assert s.scalar(select(func.count()).select_from(Neighbour)) == 5 * expected
+        return list(s.scalars(select(Result.batch_size)))
+
+
+def run_stack(settings: Settings, tmp_path: Path, n_single: int, n_batch: int,
+              workers: int = 1) -> tuple[Client, list[dict[str, Any]]]:
+    with LocalStack(settings, workers=workers, log_dir=tmp_path / "log") as stack:
+        client = Client(stack.url)
+        data = items(n_single + n_batch, seed=99)
+        ids = [client.submit(i) for i in data[:n_single]] + client.submit_many(data[n_single:])
+        results = client.wait(ids, timeout=240)
+        check_done(client, results, {"Accepted", "Rejected"})
+        return client, results
+
+
+def test_sqlite_prefork_worker(settings: Settings, redis_url: str, tmp_path: Path) -> None:
+    s = replace(settings, broker_url=redis_url, worker_pool="prefork", worker_concurrency=2)
+    _, results = run_stack(s, tmp_path, n_single=5, n_batch=40)
+    sizes = exactly_once(s.database_url, 45)
+    assert max(sizes) > 1, "the batch submission was not processed in micro-batches"
+    assert Counter(r["external_id"] for r in results) == Counter(f"x{i}" for i in range(45))
+
+
+@pytest.mark.postgres
+def test_postgres_worker(settings: Settings, redis_url: str, pg_url: str,
+                         tmp_path: Path) -> None:
+    s = replace(settings, broker_url=redis_url, database_url=pg_url, worker_pool="solo")
+    run_stack(s, tmp_path, n_single=3, n_batch=30)
+    sizes = exactly_once(pg_url, 33)
+    assert sum(sizes) / len(sizes) > 1
+
+
+@pytest.mark.postgres
+def test_two_workers_share_one_queue(settings: Settings, redis_url: str, pg_url: str,
+                                     tmp_path: Path) -> None:
+    s = replace(settings, broker_url=redis_url, database_url=pg_url, worker_pool="solo",
+                batch_size=8)
+    run_stack(s, tmp_path, n_single=0, n_batch=80, workers=2)
+    exactly_once(pg_url, 80)
+    sessions = make_sessions(pg_url, create=False)
+    with sessions() as session:
+        attempts = list(session.scalars(select(Submission.attempts)))
+    assert attempts == [1] * 80  # nobody processed anything twice
+    logs = [(tmp_path / "log" / f"worker-{n}.log").read_text() for n in (1, 2)]
+    assert all("batch done" in log for log in logs), "one worker did no work"
+
+
+def test_embedded_redis_when_no_broker_is_configured(settings: Settings, tmp_path: Path) -> None:
+    s = replace(settings, broker_url="", worker_pool="solo")
+    with LocalStack(s, log_dir=tmp_path / "log", run_dir=tmp_path / "run") as stack:
+        assert stack.settings.broker_url.startswith("redis+socket://")
+        client = Client(stack.url)
+        results = client.wait([client.submit(i) for i in items(3, seed=5)], timeout=240)
+        check_done(client, results, {"Accepted", "Rejected"})
+    exactly_once(s.database_url, 3)
