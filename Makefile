@@ -35,4 +35,4 @@ lint: install
 	$(BIN)/mypy
 
 bench: install artifacts
-	$(BIN)/python -m tests.bench --artifacts $(ARTIFACTS)
+	$(BIN)/python -m tests.bench --artifacts $(ARTIFACTS) $(BENCH_ARGS)

@@ -43,7 +43,9 @@ def load_classifier(folder: Path, name: str) -> ProbabilisticClassifier:
     if name == "mlp":
         return MlpClassifier.load(path)
     with path.open("rb") as fh:
-        model: ProbabilisticClassifier = pickle.load(fh)  # noqa: S301 - hash checked first
+        model: ProbabilisticClassifier = pickle.load(fh)
+    if hasattr(model, "n_jobs"):
+        model.n_jobs = 1  # a worker process already has its share of the cores
     return model
 
 

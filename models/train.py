@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ def choose_features(data: LabelledData, wanted: str) -> tuple[Requirements | Non
     return requirements, ("embedding" if requirements is None else "embedding+requirements")
 
 
-def positions_of(records: list[object]) -> list[str | None]:
+def positions_of(records: Sequence[object]) -> list[str | None]:
     return [r.get(POSITION_FIELD) if isinstance(r, dict) else None for r in records]
 
 

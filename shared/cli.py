@@ -40,7 +40,8 @@ def generate(
     seed: Annotated[int, typer.Option(help="Same seed, same bytes.")] = 42,
 ) -> None:
     """Write the fictional IT-recruitment dataset."""
-    from models.generator import generate as make, rule_ceiling, write_dataset
+    from models.generator import generate as make
+    from models.generator import rule_ceiling, write_dataset
 
     records = make(n, seed)
     write_dataset(records, out)

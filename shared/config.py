@@ -23,9 +23,12 @@ class Settings:
     artifacts: Path = Path("var/artifacts")
     queue: str = "cvqueue"
     #: Micro-batch: flush when this many submissions are buffered ...
-    batch_size: int = 32
+    batch_size: int = 64
     #: ... or when this many seconds have passed since the first one arrived.
     batch_wait: float = 0.5
+    #: Inside the one `encode` call per micro-batch, CVs are sorted by length and run in
+    #: sub-batches of this size: less padding, about twice the throughput of one padded batch.
+    encode_batch: int = 8
     top_k: int = 5
     classifier: str = ""
     max_cv_chars: int = 20_000
@@ -54,8 +57,8 @@ class Settings:
     def check(self) -> None:
         if self.env not in ENVIRONMENTS:
             raise ConfigError(f"CVQ_ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.env!r}")
-        positive = ("batch_size", "top_k", "max_cv_chars", "max_batch_items", "max_body_bytes",
-                    "worker_concurrency", "lease_seconds")
+        positive = ("batch_size", "encode_batch", "top_k", "max_cv_chars", "max_batch_items",
+                    "max_body_bytes", "worker_concurrency", "lease_seconds")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"CVQ_{name.upper()} must be at least 1")

