@@ -156,6 +156,25 @@ def worker() -> None:
 
 @app.command()
 @one_line_errors
+def sweep(
+    once: Annotated[bool, typer.Option(help="One pass, then exit.")] = False,
+) -> None:
+    """Re-enqueue stuck submissions and fail poison ones (run one or more; they cooperate)."""
+    import logging
+
+    from shared.broker import make_celery
+    from shared.db import make_sessions
+    from worker.sweeper import run
+
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    if not settings.broker_url:
+        raise ConfigError("CVQ_BROKER_URL is not set (cvqueue up starts an embedded Redis)")
+    run(make_sessions(settings.database_url), make_celery(settings), settings, once=once)
+
+
+@app.command()
+@one_line_errors
 def up(
     port: Annotated[int, typer.Option(help="API port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes to start.")] = 1,

@@ -41,6 +41,15 @@ class Settings:
     worker_pool: str = "prefork"
     #: A `processing` claim older than this may be taken over by another worker.
     lease_seconds: int = 300
+    #: After this many claims a submission that never completed is marked `failed`.
+    max_attempts: int = 3
+    #: The sweeper re-enqueues a `queued` row not enqueued for this long (see README).
+    requeue_after: int = 60
+    sweep_interval: float = 5.0
+    #: Test-only fault injection (refused in production): a CV containing the marker
+    #: makes the model step raise (`raise`) or kill its process (`kill`).
+    fault_marker: str = ""
+    fault_mode: str = "raise"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -58,7 +67,8 @@ class Settings:
         if self.env not in ENVIRONMENTS:
             raise ConfigError(f"CVQ_ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.env!r}")
         positive = ("batch_size", "encode_batch", "top_k", "max_cv_chars", "max_batch_items",
-                    "max_body_bytes", "worker_concurrency", "lease_seconds")
+                    "max_body_bytes", "worker_concurrency", "lease_seconds", "max_attempts",
+                    "requeue_after")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"CVQ_{name.upper()} must be at least 1")
@@ -66,7 +76,11 @@ class Settings:
             raise ConfigError("CVQ_BATCH_WAIT must be more than 0 seconds")
         if self.worker_pool not in ("prefork", "solo"):
             raise ConfigError("CVQ_WORKER_POOL must be prefork or solo")
+        if self.fault_mode not in ("raise", "kill"):
+            raise ConfigError("CVQ_FAULT_MODE must be raise or kill")
         if self.env == "production":
+            if self.fault_marker:
+                raise ConfigError("CVQ_FAULT_MARKER is for tests and refused in production")
             if self.database_url.startswith("sqlite"):
                 raise ConfigError("CVQ_DATABASE_URL must name a server database in production, "
                                   "not SQLite")

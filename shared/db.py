@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,8 +19,10 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
 STATUSES = ("queued", "processing", "done", "failed")
@@ -51,6 +54,9 @@ class Submission(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: When a message for this row was last published (by the API or the sweeper).
+    enqueued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                  index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -105,8 +111,25 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
+def create_schema(engine: Engine) -> None:
+    """Create missing tables; safe when the API, workers and sweepers start at once."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(72731)"))
+            Base.metadata.create_all(conn)
+        return
+    for delay in (0.1, 0.3, 1.0, None):
+        try:
+            Base.metadata.create_all(engine)
+            return
+        except OperationalError:  # another process created a table between check and create
+            if delay is None:
+                raise
+            time.sleep(delay)
+
+
 def make_sessions(url: str, create: bool = True) -> sessionmaker[Any]:
     engine = make_engine(url)
     if create:
-        Base.metadata.create_all(engine)
+        create_schema(engine)
     return sessionmaker(engine, expire_on_commit=False)

@@ -14,12 +14,14 @@ from typing import IO
 
 from shared.client import Client
 from shared.config import Settings
+from shared.db import make_sessions
 from shared.embedded import EmbeddedRedis
 from shared.errors import CvqError
 
 #: The `cvqueue` subcommands the stack runs: the same ones docker-compose.yml runs.
 API_COMMAND = ("api",)
 WORKER_COMMAND = ("worker",)
+SWEEPER_COMMAND = ("sweep",)
 
 
 def free_port() -> int:
@@ -31,15 +33,16 @@ def free_port() -> int:
 class LocalStack:
     """`with LocalStack(settings) as stack:` starts everything; leaving stops everything."""
 
-    def __init__(self, settings: Settings, workers: int = 1, port: int = 0,
+    def __init__(self, settings: Settings, workers: int = 1, sweepers: int = 1, port: int = 0,
                  log_dir: Path = Path("var/log"), run_dir: Path = Path("var/run")) -> None:
         self.settings = settings
-        self.workers = workers
+        self.workers, self.sweepers = workers, sweepers
         self.port = port or free_port()
         self.log_dir, self.run_dir = log_dir, run_dir
         self.url = f"http://127.0.0.1:{self.port}"
         self.redis: EmbeddedRedis | None = None
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.worker_procs: list[subprocess.Popen[bytes]] = []
         self._logs: list[IO[bytes]] = []
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
@@ -53,16 +56,21 @@ class LocalStack:
         return proc
 
     def start_worker(self, name: str = "worker") -> subprocess.Popen[bytes]:
-        return self._spawn(name, ["-m", "shared.cli", *WORKER_COMMAND])
+        proc = self._spawn(name, ["-m", "shared.cli", *WORKER_COMMAND])
+        self.worker_procs.append(proc)
+        return proc
 
     def start(self, ready_timeout: float = 60) -> LocalStack:
         if not self.settings.broker_url:
             self.redis = EmbeddedRedis(self.run_dir)
             self.settings = replace(self.settings, broker_url=self.redis.url)
+        make_sessions(self.settings.database_url)  # the schema exists before any child starts
         self._spawn("api", ["-m", "shared.cli", *API_COMMAND, "--host", "127.0.0.1",
                             "--port", str(self.port)])
         for n in range(self.workers):
             self.start_worker(f"worker-{n + 1}")
+        for n in range(self.sweepers):
+            self._spawn(f"sweeper-{n + 1}", ["-m", "shared.cli", *SWEEPER_COMMAND])
         client = Client(self.url)
         deadline = time.monotonic() + ready_timeout
         while not client.ready():
@@ -84,6 +92,7 @@ class LocalStack:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         self.procs.clear()
+        self.worker_procs.clear()
         for log in self._logs:
             log.close()
         self._logs.clear()

@@ -75,7 +75,7 @@ def cpu_seconds(stack: LocalStack) -> dict[str, float]:
     def tree(pid: int) -> float:
         proc = psutil.Process(pid)
         return sum(sum(p.cpu_times()[:2]) for p in [proc, *proc.children(True)])
-    return {"api": tree(stack.procs[0].pid), "worker": tree(stack.procs[1].pid),
+    return {"api": tree(stack.procs[0].pid), "worker": tree(stack.worker_procs[0].pid),
             "bench client": sum(psutil.Process().cpu_times()[:2])}
 
 
@@ -84,7 +84,7 @@ def end_to_end(settings: Settings, items: list[dict[str, Any]], log_dir: Path) -
         client = Client(stack.url)
         client.wait([client.submit(i) for i in items[:4]], timeout=300)  # model loaded
         time.sleep(2)  # let every pool child finish loading
-        sampler = RssSampler([p.pid for p in stack.procs[1:]])
+        sampler = RssSampler([p.pid for p in stack.worker_procs])
         sampler.start()
         cpu_before = cpu_seconds(stack)
         half = len(items) // 2

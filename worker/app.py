@@ -10,7 +10,6 @@ from celery_batches import Batches, SimpleRequest
 from shared.broker import CLASSIFY_TASK, make_celery
 from shared.config import Settings
 from worker import context
-from worker.processing import process_batch
 
 
 def submission_ids(requests: list[SimpleRequest]) -> list[str]:
@@ -25,9 +24,7 @@ def create_worker_app(settings: Settings) -> Celery:
     @celery.task(base=Batches, name=CLASSIFY_TASK, flush_every=settings.batch_size,
                  flush_interval=settings.batch_wait, acks_late=True)
     def classify(requests: list[SimpleRequest]) -> None:
-        ctx = context.get(settings)
-        process_batch(ctx.sessions, ctx.runtime, submission_ids(requests), settings.top_k,
-                      settings.lease_seconds)
+        context.get(settings).processor.process(submission_ids(requests))
 
     def load_model(**_: Any) -> None:
         context.init(settings)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import sessionmaker
 
 from shared.config import Settings
 from shared.db import make_sessions
+from worker.processing import BatchProcessor
 
 if TYPE_CHECKING:
     from models.runtime import ModelRuntime
@@ -23,6 +24,10 @@ class WorkerContext:
     settings: Settings
     sessions: sessionmaker[Any]
     runtime: ModelRuntime
+
+    @property
+    def processor(self) -> BatchProcessor:
+        return BatchProcessor(self.sessions, self.runtime, self.settings)
 
 
 _context: WorkerContext | None = None

@@ -1,52 +1,78 @@
-"""One micro-batch: claim rows, one encode + classify + top-k, one transaction of results."""
+"""One micro-batch: claim rows, one encode + classify + top-k, one transaction of results.
+
+Failure handling, in order of how often it happens:
+- the write fails (database unreachable): retried with backoff; if it still fails the rows
+  stay `processing` and the sweeper re-enqueues them when their lease runs out;
+- the model step fails on the batch: each CV is retried alone, so a bad CV fails alone;
+- a CV kills its process (OOM, segfault): its batch-mates come back through the sweeper
+  with attempts > 0 and are then processed one at a time, claimed one at a time, so only
+  the poison CV keeps dying; after `max_attempts` claims the sweeper marks it `failed`.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, or_, update
+from sqlalchemy import ColumnElement, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import sessionmaker
 
+from shared.config import Settings
 from shared.db import Neighbour, Result, Submission, new_id, utcnow
 
 if TYPE_CHECKING:
     from models.runtime import ModelRuntime, Prediction
 
 log = logging.getLogger("cvqueue.worker")
+WRITE_RETRIES = (0.5, 1, 2, 4, 8, 15)
+
+
+class InjectedFault(RuntimeError):
+    """Raised by the test-only fault marker."""
 
 
 @dataclass(frozen=True)
 class Claimed:
     seq: int
+    id: str
     cv: str
     position: str | None
+    attempts: int
 
 
-def claim(sessions: sessionmaker[Any], ids: list[str], lease_seconds: int) -> list[Claimed]:
-    """Mark queued rows (or rows whose lease ran out) `processing` and load their texts.
+def claim(sessions: sessionmaker[Any], ids: list[str], lease_seconds: int,
+          fresh_only: bool) -> list[Claimed]:
+    """Mark claimable rows `processing` and load their texts, in one UPDATE ... RETURNING.
 
-    A single UPDATE ... RETURNING: of two workers holding the same id, one wins, and
-    a row already `done` is never touched again.
+    Of two workers holding the same id one wins; a `done` row is never touched again.
+    `fresh_only` claims rows never tried before (the batch path).
     """
     now = utcnow()
     stale = now - timedelta(seconds=lease_seconds)
-    claimable = or_(Submission.status == "queued",
-                    (Submission.status == "processing") & (Submission.started_at < stale))
-    stmt = (update(Submission)
-            .where(Submission.id.in_(set(ids)), claimable)
+    where: ColumnElement[bool] = Submission.id.in_(set(ids)) & or_(
+        Submission.status == "queued",
+        (Submission.status == "processing") & (Submission.started_at < stale))
+    if fresh_only:
+        where = where & (Submission.attempts == 0)
+    stmt = (update(Submission).where(where)
             .values(status="processing", attempts=Submission.attempts + 1, started_at=now)
-            .returning(Submission.seq, Submission.cv, Submission.position))
+            .returning(Submission.seq, Submission.id, Submission.cv, Submission.position,
+                       Submission.attempts))
     with sessions.begin() as session:
         rows = session.execute(stmt).all()
-    return [Claimed(seq, cv or "", position) for seq, cv, position in rows]
+    return [Claimed(seq, sid, cv or "", position, attempts)
+            for seq, sid, cv, position, attempts in rows]
 
 
-def store(sessions: sessionmaker[Any], claimed: list[Claimed], predictions: list[Prediction],
-          model_version: str) -> None:
-    """Results, neighbours and status in one transaction."""
+def _rows(claimed: list[Claimed], predictions: list[Prediction], model_version: str
+          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     batch_id, now = new_id(), utcnow()
     results = [{"submission_seq": c.seq, "label": p.label, "probabilities": p.probabilities,
                 "classifier": p.classifier, "model_version": model_version,
@@ -56,23 +82,107 @@ def store(sessions: sessionmaker[Any], claimed: list[Claimed], predictions: list
                    "similarity": n.similarity, "label": n.label}
                   for c, p in zip(claimed, predictions, strict=True)
                   for rank, n in enumerate(p.neighbours, 1)]
+    return results, neighbours
+
+
+def store(sessions: sessionmaker[Any], claimed: list[Claimed], predictions: list[Prediction],
+          model_version: str) -> None:
+    """Results, neighbours and status in one transaction; rows that already have a result
+    (a lease taken over) are left as they are: one result per submission."""
     with sessions.begin() as session:
+        seqs = [c.seq for c in claimed]
+        have = set(session.scalars(select(Result.submission_seq)
+                                   .where(Result.submission_seq.in_(seqs))))
+        keep = [(c, p) for c, p in zip(claimed, predictions, strict=True) if c.seq not in have]
+        if not keep:
+            return
+        results, neighbours = _rows([c for c, _ in keep], [p for _, p in keep], model_version)
         session.execute(insert(Result), results)
         if neighbours:
             session.execute(insert(Neighbour), neighbours)
         session.execute(update(Submission)
-                        .where(Submission.seq.in_([c.seq for c in claimed]))
-                        .values(status="done", finished_at=now, error=None))
+                        .where(Submission.seq.in_([c.seq for c, _ in keep]))
+                        .values(status="done", finished_at=utcnow(), error=None))
 
 
-def process_batch(sessions: sessionmaker[Any], runtime: ModelRuntime, ids: list[str], k: int,
-                  lease_seconds: int) -> int:
-    """Classify what can be claimed of `ids`; returns how many were processed."""
-    claimed = claim(sessions, ids, lease_seconds)
-    if not claimed:
-        return 0
-    predictions = runtime.predict_batch([c.cv for c in claimed], k=k,
-                                        positions=[c.position for c in claimed])
-    store(sessions, claimed, predictions, runtime.model_version)
-    log.info("batch done: %d of %d messages processed", len(claimed), len(ids))
-    return len(claimed)
+def with_retries(action: Callable[[], None], what: str) -> None:
+    """Retry on a lost database connection; a unique-key race is retried once at once."""
+    for delay in (*WRITE_RETRIES, None):
+        try:
+            action()
+            return
+        except IntegrityError:
+            log.warning("%s: lost a race for a result row; retrying", what)
+        except OperationalError as exc:
+            if delay is None:
+                raise
+            log.warning("%s: database unavailable (%s); retry in %.1f s", what,
+                        type(exc.orig).__name__, delay)
+            time.sleep(delay)
+
+
+def mark_failed_attempt(sessions: sessionmaker[Any], claimed: Claimed, reason: str,
+                        max_attempts: int) -> None:
+    """Back to `queued` for another try, or `failed` once the attempts are used up."""
+    final = claimed.attempts >= max_attempts
+    values: dict[str, Any] = {"status": "failed" if final else "queued", "error": reason}
+    if final:
+        values["finished_at"] = utcnow()
+    with sessions.begin() as session:
+        session.execute(update(Submission).where(Submission.seq == claimed.seq,
+                                                 Submission.status == "processing")
+                        .values(**values))
+
+
+class BatchProcessor:
+    """The batch path, with the model and settings a worker process holds."""
+
+    def __init__(self, sessions: sessionmaker[Any], runtime: ModelRuntime,
+                 settings: Settings) -> None:
+        self.sessions, self.runtime, self.settings = sessions, runtime, settings
+
+    def predict(self, claimed: list[Claimed]) -> list[Prediction]:
+        marker = self.settings.fault_marker
+        if marker and any(marker in c.cv for c in claimed):
+            if self.settings.fault_mode == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise InjectedFault("injected model failure")
+        return self.runtime.predict_batch([c.cv for c in claimed], k=self.settings.top_k,
+                                          positions=[c.position for c in claimed])
+
+    def run(self, claimed: list[Claimed]) -> int:
+        """Classify and store claimed rows; a batch the model fails on is retried CV by CV."""
+        try:
+            pairs = list(zip(claimed, self.predict(claimed), strict=True))
+        except Exception as exc:
+            if len(claimed) == 1:
+                log.warning("submission %d failed in the model step: %s", claimed[0].seq,
+                            type(exc).__name__)
+                mark_failed_attempt(self.sessions, claimed[0], f"model step failed: "
+                                    f"{type(exc).__name__}", self.settings.max_attempts)
+                return 0
+            log.warning("batch of %d failed in the model step (%s); retrying one by one",
+                        len(claimed), type(exc).__name__)
+            return sum(self.run([c]) for c in claimed)
+        version = self.runtime.model_version
+        with_retries(lambda: store(self.sessions, [c for c, _ in pairs],
+                                   [p for _, p in pairs], version), "storing results")
+        return len(pairs)
+
+    def claim(self, ids: list[str], fresh_only: bool) -> list[Claimed]:
+        claimed: list[Claimed] = []
+        with_retries(lambda: claimed.extend(
+            claim(self.sessions, ids, self.settings.lease_seconds, fresh_only)), "claiming")
+        return claimed
+
+    def process(self, ids: list[str]) -> int:
+        """Fresh rows as one batch; rows tried before (suspects) one at a time."""
+        fresh = self.claim(ids, fresh_only=True)
+        done = self.run(fresh) if fresh else 0
+        tried = {c.id for c in fresh}
+        for submission_id in dict.fromkeys(ids):
+            if submission_id not in tried:
+                single = self.claim([submission_id], fresh_only=False)
+                done += self.run(single) if single else 0
+        log.info("batch done: %d processed (%d fresh) of %d messages", done, len(fresh), len(ids))
+        return done
