@@ -7,6 +7,8 @@ from typing import Any
 from flask import Flask
 
 from api import errors
+from api.auth import authenticate
+from api.limits import Limits
 from api.references import ReferenceStore
 from api.routes import bp
 from api.services import Services
@@ -24,7 +26,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["cvqueue"] = Services(
         settings=settings, sessions=make_sessions(settings.database_url),
-        celery=make_celery(settings), references=ReferenceStore(settings.artifacts))
+        celery=make_celery(settings), references=ReferenceStore(settings.artifacts),
+        limits=Limits(settings))
     errors.register(app)
+    app.before_request(authenticate)
     app.register_blueprint(bp)
     return app

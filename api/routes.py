@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
-from sqlalchemy import select, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import delete, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import selectinload
 
-from api import validation
-from api.errors import bad_request, not_found, unavailable
+from api import idempotency, validation
+from api.auth import board_id
+from api.errors import ApiError, bad_request, not_found, unavailable
 from api.services import services
+from api.validation import NewSubmission
 from api.views import submission_json
 from shared.broker import enqueue
-from shared.db import STATUSES, Submission, new_id
+from shared.db import STATUSES, IdempotencyRecord, Neighbour, Result, Submission, new_id
 
 log = logging.getLogger("cvqueue.api")
 bp = Blueprint("v1", __name__)
@@ -26,53 +29,82 @@ MAX_POLL_IDS = 100
 MAX_LIMIT = 500
 
 
-def _persist(items: list[validation.NewSubmission]) -> list[str]:
-    """Commit the submissions first: a 202 always means the row exists."""
-    svc = services()
-    rows = [Submission(id=new_id(), status="queued", cv=i.cv, position=i.position,
-                       external_id=i.external_id) for i in items]
+def _conflicting_external_id(session: Any, board: int, items: list[NewSubmission]) -> None:
+    wanted = [i.external_id for i in items if i.external_id]
+    if not wanted:
+        return
+    existing = session.execute(select(Submission.external_id, Submission.id).where(
+        Submission.board_id == board, Submission.external_id.in_(wanted))).first()
+    if existing:
+        raise ApiError(409, "duplicate_external_id", f"external_id {existing[0]!r} was already "
+                       "submitted", existing_id=existing[1])
+
+
+def _persist(items: list[NewSubmission], body: Callable[[list[str]], dict[str, Any]],
+             idem: tuple[str, str] | None) -> tuple[list[str], dict[str, Any]]:
+    """Commit the submissions (and the idempotency record) first: a 202 means the rows exist."""
+    svc, board = services(), board_id()
+    rows = [Submission(id=new_id(), board_id=board, status="queued", cv=i.cv,
+                       position=i.position, external_id=i.external_id) for i in items]
+    ids = [r.id for r in rows]
+    response = body(ids)
     try:
         with svc.sessions.begin() as session:
+            _conflicting_external_id(session, board, items)
             session.add_all(rows)
+            if idem:
+                session.add(IdempotencyRecord(board_id=board, key=idem[0], request_hash=idem[1],
+                                              status_code=202, response=response))
+    except IntegrityError:
+        # A concurrent request won the race for the same idempotency key or external_id.
+        if idem and (replay := idempotency.replay(svc.sessions, board, *idem)):
+            raise replay from None
+        raise ApiError(409, "conflict", "a submission with this external_id or "
+                       "Idempotency-Key was created concurrently") from None
     except DBAPIError:
         log.error("database unavailable; %d submission(s) refused", len(rows))
         raise unavailable("the database is unavailable; nothing was accepted",
                           svc.settings.retry_after) from None
-    ids = [r.id for r in rows]
     try:
         enqueue(svc.celery, ids, svc.settings.queue)
     except (BrokerError, RedisError, OSError) as exc:
         # The rows are committed and stay `queued`: the sweeper enqueues them later.
         log.warning("broker unavailable (%s); %d submission(s) wait in SQL",
                     type(exc).__name__, len(ids))
-    return ids
+    return ids, response
 
 
-def _accepted(body: dict[str, Any], location: str | None) -> ResponseReturnValue:
-    headers = {"Retry-After": str(services().settings.retry_after)}
-    if location:
-        headers["Location"] = location
-    return jsonify(body), 202, headers
+def _accept(items: list[NewSubmission], body: Callable[[list[str]], dict[str, Any]],
+            location: Callable[[list[str]], str | None]) -> ResponseReturnValue:
+    svc = services()
+    idem = idempotency.from_request(request)
+    if idem and (replay := idempotency.replay(svc.sessions, board_id(), *idem)):
+        raise replay
+    svc.limits.check_queue()
+    ids, response = _persist(items, body, idem)
+    headers = {"Retry-After": str(svc.settings.retry_after)}
+    if where := location(ids):
+        headers["Location"] = where
+    return jsonify(response), 202, headers
 
 
 @bp.post("/v1/submissions")
 def submit() -> ResponseReturnValue:
     item = validation.single_body(request.get_data(), request.content_type, services().settings)
-    (submission_id,) = _persist([item])
-    url = f"/v1/submissions/{submission_id}"
-    return _accepted({"id": submission_id, "status": "queued", "status_url": url}, url)
+    return _accept([item], lambda ids: {"id": ids[0], "status": "queued",
+                                        "status_url": f"/v1/submissions/{ids[0]}"},
+                   lambda ids: f"/v1/submissions/{ids[0]}")
 
 
 @bp.post("/v1/submissions/batch")
 def submit_batch() -> ResponseReturnValue:
     items = validation.batch_body(request.get_data(), request.content_type, services().settings)
-    ids = _persist(items)
-    return _accepted({"ids": ids, "count": len(ids), "status": "queued",
-                      "poll_url": "/v1/submissions?ids=<id>,<id>,..."}, None)
+    return _accept(items, lambda ids: {"ids": ids, "count": len(ids), "status": "queued"},
+                   lambda ids: None)
 
 
 def _load(where: Any, order: bool = False, limit: int | None = None) -> list[Submission]:
-    stmt = (select(Submission).where(where)
+    stmt = (select(Submission).where(where, Submission.board_id == board_id())
             .options(selectinload(Submission.result), selectinload(Submission.neighbours)))
     if order:
         stmt = stmt.order_by(Submission.seq)
@@ -92,6 +124,23 @@ def get_submission(submission_id: str) -> ResponseReturnValue:
     if not found:
         raise not_found()
     return jsonify(submission_json(found[0]))
+
+
+@bp.delete("/v1/submissions/<submission_id>")
+def erase_submission(submission_id: str) -> ResponseReturnValue:
+    """Erase the CV, its result and neighbours, and its queued messages; then it is 404."""
+    validation.submission_id(submission_id)
+    svc = services()
+    with svc.sessions.begin() as session:
+        seq = session.scalar(select(Submission.seq).where(
+            Submission.id == submission_id, Submission.board_id == board_id()))
+        if seq is None:
+            raise not_found()
+        session.execute(delete(Neighbour).where(Neighbour.submission_seq == seq))
+        session.execute(delete(Result).where(Result.submission_seq == seq))
+        session.execute(delete(Submission).where(Submission.seq == seq))
+    svc.limits.forget(submission_id)
+    return "", 204
 
 
 def _poll_ids(raw: str) -> ResponseReturnValue:

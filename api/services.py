@@ -9,6 +9,7 @@ from celery import Celery
 from flask import Flask, current_app
 from sqlalchemy.orm import sessionmaker
 
+from api.limits import Limits
 from api.references import ReferenceStore
 from shared.config import Settings
 
@@ -19,6 +20,7 @@ class Services:
     sessions: sessionmaker[Any]
     celery: Celery
     references: ReferenceStore
+    limits: Limits
 
 
 def services(app: Flask | None = None) -> Services:

@@ -92,12 +92,19 @@ def batch_body(raw: bytes, content_type: str | None, settings: Settings) -> list
     if len(items) > settings.max_batch_items:
         raise ApiError(413, "batch_too_large",
                        f"{len(items)} items; a batch holds at most {settings.max_batch_items}")
-    clean = []
+    clean: list[NewSubmission] = []
+    seen: set[str] = set()
     for index, item in enumerate(items):
         try:
             clean.append(submission(item, settings))
         except ValueError as exc:
             raise ApiError(400, "invalid_item", f"item {index}: {exc}", index=index) from None
+        external_id = clean[-1].external_id
+        if external_id is not None:
+            if external_id in seen:
+                raise ApiError(400, "invalid_item", f"item {index}: external_id {external_id!r} "
+                               "appears twice in the batch", index=index)
+            seen.add(external_id)
     return clean
 
 

@@ -189,6 +189,7 @@ def up(
     with LocalStack(settings, workers=workers, port=port) as stack:
         console.print(f"cvqueue is up at {stack.url} (broker {stack.settings.broker_url}); "
                       "logs in var/log. Ctrl-C stops it.")
+        console.print(f"API key for this session's board: {stack.api_key}")
         try:
             while all(p.poll() is None for p in stack.procs):
                 time.sleep(1)
@@ -202,6 +203,7 @@ def up(
 def submit(
     file: Annotated[Path, typer.Argument(help="JSON array or JSONL of {cv, position?, external_id?}.")],
     url: Annotated[str, typer.Option(help="API base URL.")] = "http://127.0.0.1:8000",
+    api_key: Annotated[str, typer.Option(envvar="CVQ_API_KEY", help="The board's API key.")] = "",
     wait: Annotated[bool, typer.Option(help="Poll until every submission is done.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 600,
 ) -> None:
@@ -211,7 +213,9 @@ def submit(
 
     rows, _ = read_records(file)
     items = [submission_item(row, i) for i, row in enumerate(rows)]
-    client = Client(url)
+    if not api_key:
+        raise CvqError("no API key: pass --api-key or set CVQ_API_KEY")
+    client = Client(url, api_key)
     ids = client.submit_many(items)
     console.print(f"submitted {len(ids)} CV(s)")
     if wait:
@@ -232,7 +236,6 @@ def demo(
     from dataclasses import replace
 
     from models.generator import generate as make
-    from shared.client import Client
     from shared.stack import LocalStack
 
     settings = replace(Settings.from_env(), artifacts=artifacts)
@@ -243,7 +246,7 @@ def demo(
     with LocalStack(settings, workers=1) as stack:
         console.print(f"API {stack.url}, broker {stack.settings.broker_url}, "
                       f"database {settings.database_url}; a worker is loading the model ...")
-        client = Client(stack.url)
+        client = stack.client()
         started = time.perf_counter()
         singles = [client.submit(item) for item in items[:4]]
         ids = singles + client.submit_many(items[4:])
@@ -252,6 +255,63 @@ def demo(
         console.print(f"all {len(ids)} done in {time.perf_counter() - started:.1f} s "
                       "(including the worker's model load)")
         show_results(client, results, [r["result"] for r in sample])
+
+
+keys_app = typer.Typer(help="API keys, one per job board (tenant).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+@one_line_errors
+def keys_create(name: Annotated[str, typer.Option(help="The board's name.")]) -> None:
+    """Create a board and print its key: shown once, stored only as a hash."""
+    from shared.db import make_sessions
+    from shared.keys import create_key
+
+    key = create_key(make_sessions(Settings.from_env().database_url), name)
+    console.print(f"API key for {name} (shown once, store it now):")
+    print(key)
+
+
+@keys_app.command("list")
+@one_line_errors
+def keys_list() -> None:
+    """Boards with their key prefixes; keys themselves are never stored."""
+    from shared.db import make_sessions
+    from shared.keys import list_boards
+
+    table = Table(title="boards")
+    for column in ("name", "key prefix", "created", "revoked"):
+        table.add_column(column)
+    for b in list_boards(make_sessions(Settings.from_env().database_url)):
+        table.add_row(b.name, b.key_prefix + "...", b.created_at.isoformat(timespec="seconds"),
+                      b.revoked_at.isoformat(timespec="seconds") if b.revoked_at else "")
+    console.print(table)
+
+
+@keys_app.command("revoke")
+@one_line_errors
+def keys_revoke(name: Annotated[str, typer.Argument(help="The board's name.")]) -> None:
+    """Revoke a board's key: its requests get 401 from now on."""
+    from shared.db import make_sessions
+    from shared.keys import revoke
+
+    revoke(make_sessions(Settings.from_env().database_url), name)
+    console.print(f"revoked the key of {name}")
+
+
+@app.command()
+@one_line_errors
+def purge(
+    older_than: Annotated[str, typer.Option(help="Age such as 90d, 12h or 30m.")] = "90d",
+) -> None:
+    """Erase submissions (CV, result, neighbours) older than the retention period."""
+    from shared.db import make_sessions
+    from shared.retention import parse_age, purge_older_than
+
+    erased = purge_older_than(make_sessions(Settings.from_env().database_url),
+                              parse_age(older_than))
+    console.print(f"erased {erased} submission(s) older than {older_than}")
 
 
 def submission_item(row: object, index: int) -> dict[str, object]:

@@ -15,9 +15,11 @@ POLL_IDS = 100
 
 
 class Client:
-    def __init__(self, base_url: str, timeout: float = 30) -> None:
+    def __init__(self, base_url: str, api_key: str = "", timeout: float = 30) -> None:
         self.base_url = base_url.rstrip("/")
         self.http = requests.Session()
+        if api_key:
+            self.http.headers["Authorization"] = f"Bearer {api_key}"
         self.timeout = timeout
 
     def _check(self, response: requests.Response) -> Any:

@@ -35,6 +35,10 @@ class Settings:
     max_batch_items: int = 1_000
     max_body_bytes: int = 32 * 1024 * 1024
     retry_after: int = 2
+    #: Requests per minute per API key, counted in Redis across all API processes.
+    rate_limit_per_minute: int = 600
+    #: Past this many messages waiting in the queue, submits answer 503 (backpressure).
+    max_queue_depth: int = 100_000
     #: Worker processes per worker (prefork) and torch threads in each; 0 = cores / processes.
     worker_concurrency: int = 2
     torch_threads: int = 0
@@ -68,7 +72,7 @@ class Settings:
             raise ConfigError(f"CVQ_ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.env!r}")
         positive = ("batch_size", "encode_batch", "top_k", "max_cv_chars", "max_batch_items",
                     "max_body_bytes", "worker_concurrency", "lease_seconds", "max_attempts",
-                    "requeue_after")
+                    "requeue_after", "rate_limit_per_minute", "max_queue_depth")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"CVQ_{name.upper()} must be at least 1")

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     create_engine,
     event,
     text,
@@ -42,11 +43,40 @@ class Base(DeclarativeBase):
     pass
 
 
+class Board(Base):
+    """A job board (tenant) and its API key, stored only as a SHA-256 hash."""
+
+    __tablename__ = "boards"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class IdempotencyRecord(Base):
+    """The first response to an Idempotency-Key, replayed for the same key and body."""
+
+    __tablename__ = "idempotency_keys"
+
+    board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 index=True)
+
+
 class Submission(Base):
     __tablename__ = "submissions"
+    __table_args__ = (UniqueConstraint("board_id", "external_id", name="uq_board_external_id"),)
 
     seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(32), unique=True, default=new_id)
+    board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
     cv: Mapped[str | None] = mapped_column(Text)
     position: Mapped[str | None] = mapped_column(String(200))

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import IO
@@ -17,6 +18,7 @@ from shared.config import Settings
 from shared.db import make_sessions
 from shared.embedded import EmbeddedRedis
 from shared.errors import CvqError
+from shared.keys import create_key
 
 #: The `cvqueue` subcommands the stack runs: the same ones docker-compose.yml runs.
 API_COMMAND = ("api",)
@@ -41,6 +43,7 @@ class LocalStack:
         self.log_dir, self.run_dir = log_dir, run_dir
         self.url = f"http://127.0.0.1:{self.port}"
         self.redis: EmbeddedRedis | None = None
+        self.api_key = ""
         self.procs: list[subprocess.Popen[bytes]] = []
         self.worker_procs: list[subprocess.Popen[bytes]] = []
         self._logs: list[IO[bytes]] = []
@@ -64,14 +67,16 @@ class LocalStack:
         if not self.settings.broker_url:
             self.redis = EmbeddedRedis(self.run_dir)
             self.settings = replace(self.settings, broker_url=self.redis.url)
-        make_sessions(self.settings.database_url)  # the schema exists before any child starts
+        # The schema exists before any child starts; a board key for this stack's clients.
+        self.api_key = create_key(make_sessions(self.settings.database_url),
+                                  f"local-{uuid.uuid4().hex[:8]}")
         self._spawn("api", ["-m", "shared.cli", *API_COMMAND, "--host", "127.0.0.1",
                             "--port", str(self.port)])
         for n in range(self.workers):
             self.start_worker(f"worker-{n + 1}")
         for n in range(self.sweepers):
             self._spawn(f"sweeper-{n + 1}", ["-m", "shared.cli", *SWEEPER_COMMAND])
-        client = Client(self.url)
+        client = self.client()
         deadline = time.monotonic() + ready_timeout
         while not client.ready():
             if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs):
@@ -79,6 +84,9 @@ class LocalStack:
                 raise CvqError(f"the API did not become ready; see {self.log_dir}/api.log")
             time.sleep(0.2)
         return self
+
+    def client(self) -> Client:
+        return Client(self.url, self.api_key)
 
     def stop(self, timeout: float = 30) -> None:
         for proc in self.procs:

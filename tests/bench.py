@@ -18,7 +18,6 @@ import psutil
 from sqlalchemy import func, select
 
 from models.generator import generate
-from shared.client import Client
 from shared.config import Settings
 from shared.db import Result, Submission, make_sessions
 from shared.stack import LocalStack
@@ -81,7 +80,7 @@ def cpu_seconds(stack: LocalStack) -> dict[str, float]:
 
 def end_to_end(settings: Settings, items: list[dict[str, Any]], log_dir: Path) -> dict[str, Any]:
     with LocalStack(settings, workers=1, log_dir=log_dir) as stack:
-        client = Client(stack.url)
+        client = stack.client()
         client.wait([client.submit(i) for i in items[:4]], timeout=300)  # model loaded
         time.sleep(2)  # let every pool child finish loading
         sampler = RssSampler([p.pid for p in stack.worker_procs])

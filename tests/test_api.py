@@ -15,6 +15,7 @@ from api import create_app
 from api.services import services
 from shared.config import Settings
 from shared.db import Submission
+from shared.keys import create_key
 
 
 @pytest.fixture()
@@ -23,8 +24,15 @@ def app(settings: Settings) -> Iterator[Flask]:
 
 
 @pytest.fixture()
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def api_key(app: Flask) -> str:
+    return create_key(services(app).sessions, "board-a")
+
+
+@pytest.fixture()
+def client(app: Flask, api_key: str) -> FlaskClient:
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_key}"
+    return client
 
 
 def count_rows(app: Flask) -> int:
@@ -53,7 +61,7 @@ def test_batch_keeps_input_order_in_one_transaction(app: Flask, client: FlaskCli
     ids = r.get_json()["ids"]
     polled = client.get("/v1/submissions", query_string={"ids": ",".join(ids)}).get_json()
     assert [i["external_id"] for i in polled["items"]] == [f"e{i}" for i in range(25)]
-    jsonl = "\n".join(json.dumps(i) for i in items[:3])
+    jsonl = "\n".join(json.dumps({"cv": f"more {i}"}) for i in range(3))
     r = client.post("/v1/submissions/batch", data=jsonl, content_type="application/x-ndjson")
     assert r.status_code == 202 and r.get_json()["count"] == 3
     assert count_rows(app) == 28
@@ -106,7 +114,9 @@ def test_body_over_the_size_limit_is_413(settings: Settings) -> None:
     from dataclasses import replace
 
     app = create_app({"SETTINGS": replace(settings, max_body_bytes=1000), "TESTING": True})
-    body = err(app.test_client().post("/v1/submissions", json={"cv": "x" * 2000}), 413)
+    key = create_key(services(app).sessions, "board-b")
+    body = err(app.test_client().post("/v1/submissions", json={"cv": "x" * 2000},
+                                      headers={"Authorization": f"Bearer {key}"}), 413)
     assert body["error"]
 
 
@@ -183,6 +193,8 @@ def test_submit_with_broker_down_still_accepts(settings: Settings) -> None:
     from dataclasses import replace
 
     app = create_app({"SETTINGS": replace(settings, broker_url="redis://127.0.0.1:1/0")})
-    r = app.test_client().post("/v1/submissions", json={"cv": "x"})
+    key = create_key(services(app).sessions, "board-b")
+    r = app.test_client().post("/v1/submissions", json={"cv": "x"},
+                               headers={"Authorization": f"Bearer {key}"})
     assert r.status_code == 202
     assert count_rows(app) == 1

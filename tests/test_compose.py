@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from shared.cli import app
-from shared.stack import API_COMMAND, WORKER_COMMAND
+from shared.stack import API_COMMAND, SWEEPER_COMMAND, WORKER_COMMAND
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,9 +41,10 @@ def test_commands_are_the_ones_the_tests_run() -> None:
     api_cmd, worker_cmd = services["api"]["command"], services["worker"]["command"]
     assert api_cmd[0] == worker_cmd[0] == "cvqueue"
     assert tuple(api_cmd[1:2]) == API_COMMAND and tuple(worker_cmd[1:]) == WORKER_COMMAND
+    assert tuple(services["sweeper"]["command"][1:]) == SWEEPER_COMMAND
     registered = {c.name or (c.callback.__name__ if c.callback else "") for c in
                   app.registered_commands}
-    assert {API_COMMAND[0], WORKER_COMMAND[0], "train", "generate"} <= registered
+    assert {API_COMMAND[0], WORKER_COMMAND[0], SWEEPER_COMMAND[0], "train"} <= registered
     flags = api_cmd[2:]
     assert "--host" in flags and "--port" in flags
 

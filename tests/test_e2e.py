@@ -55,7 +55,7 @@ def exactly_once(database_url: str, expected: int) -> list[int]:
 def run_stack(settings: Settings, tmp_path: Path, n_single: int, n_batch: int,
               workers: int = 1) -> tuple[Client, list[dict[str, Any]]]:
     with LocalStack(settings, workers=workers, log_dir=tmp_path / "log") as stack:
-        client = Client(stack.url)
+        client = stack.client()
         data = items(n_single + n_batch, seed=99)
         ids = [client.submit(i) for i in data[:n_single]] + client.submit_many(data[n_single:])
         results = client.wait(ids, timeout=240)
@@ -99,7 +99,7 @@ def test_embedded_redis_when_no_broker_is_configured(settings: Settings, tmp_pat
     s = replace(settings, broker_url="", worker_pool="solo")
     with LocalStack(s, log_dir=tmp_path / "log", run_dir=tmp_path / "run") as stack:
         assert stack.settings.broker_url.startswith("redis+socket://")
-        client = Client(stack.url)
+        client = stack.client()
         results = client.wait([client.submit(i) for i in items(3, seed=5)], timeout=240)
         check_done(client, results, {"Accepted", "Rejected"})
     exactly_once(s.database_url, 3)

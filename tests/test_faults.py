@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy import func, select
 
 from models.generator import generate
-from shared.client import Client
 from shared.config import Settings
 from shared.db import Result, Submission, make_sessions
 from shared.stack import LocalStack
@@ -78,7 +77,7 @@ def audit(database_url: str, accepted: list[str]) -> dict[str, int]:
 
 def test_sigkill_worker_mid_batch(fault_settings: Settings, tmp_path: Path) -> None:
     with LocalStack(fault_settings, log_dir=tmp_path / "log") as stack:
-        client = Client(stack.url)
+        client = stack.client()
         ids = client.submit_many(cvs(60))
         wait_for(lambda: status_counts(fault_settings.database_url).get("processing", 0) > 0,
                  120, "a batch in progress")
@@ -94,7 +93,7 @@ def test_sigkill_worker_mid_batch(fault_settings: Settings, tmp_path: Path) -> N
 def test_redis_down_at_submit_then_back(fault_settings: Settings, own_redis: RedisServer,
                                         tmp_path: Path) -> None:
     with LocalStack(fault_settings, log_dir=tmp_path / "log") as stack:
-        client = Client(stack.url)
+        client = stack.client()
         client.wait([client.submit(cvs(1, seed=1)[0])], timeout=120)  # worker warmed up
         own_redis.stop()
         ids = client.submit_many(cvs(20)) + [client.submit(c) for c in cvs(3, seed=2)]
@@ -108,7 +107,7 @@ def test_redis_down_at_submit_then_back(fault_settings: Settings, own_redis: Red
 def test_redis_flushall_mid_run(fault_settings: Settings, own_redis: RedisServer,
                                 tmp_path: Path) -> None:
     with LocalStack(fault_settings, log_dir=tmp_path / "log") as stack:
-        client = Client(stack.url)
+        client = stack.client()
         ids = client.submit_many(cvs(80))
         wait_for(lambda: status_counts(fault_settings.database_url).get("done", 0) > 0,
                  120, "the first batch")
@@ -128,7 +127,7 @@ def test_database_cut_during_worker_write(fault_settings: Settings, pg_url: str,
         stack.start()
         stack.settings = replace(stack.settings, database_url=via_proxy)
         stack.start_worker("worker-1")  # only the worker goes through the proxy
-        client = Client(stack.url)
+        client = stack.client()
         ids = client.submit_many(cvs(48))
         wait_for(lambda: status_counts(pg_url).get("processing", 0) > 0, 120, "a batch")
         proxy.cut()
@@ -151,7 +150,7 @@ def test_poison_cv_that_kills_its_process_fails_alone(fault_settings: Settings,
     items = cvs(12)
     items.insert(5, {"cv": "Backend developer POISON-7f3a with 4 years of Redis"})
     with LocalStack(s, log_dir=tmp_path / "log") as stack:
-        client = Client(stack.url)
+        client = stack.client()
         ids = client.submit_many(items)
         results = client.wait(ids, timeout=300)
     poison = results[5]
@@ -164,7 +163,7 @@ def test_poison_cv_that_kills_its_process_fails_alone(fault_settings: Settings,
 def test_two_workers_two_sweepers(fault_settings: Settings, tmp_path: Path) -> None:
     s = replace(fault_settings, requeue_after=1, sweep_interval=0.5)
     with LocalStack(s, workers=2, sweepers=2, log_dir=tmp_path / "log") as stack:
-        client = Client(stack.url)
+        client = stack.client()
         ids = client.submit_many(cvs(120))
         client.wait(ids, timeout=300)
     assert audit(s.database_url, ids) == {

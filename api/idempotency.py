@@ -1,0 +1,46 @@
+"""Idempotency-Key: the first response is stored and replayed; a different body is 422."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from flask import Request
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from api.errors import ApiError, bad_request
+from shared.db import IdempotencyRecord
+
+MAX_KEY = 200
+
+
+class Replayed(Exception):
+    """The stored first response for this key and body."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__("replayed response")
+        self.status, self.body = status, body
+
+
+def from_request(request: Request) -> tuple[str, str] | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not key.strip() or len(key) > MAX_KEY or not key.isprintable():
+        raise bad_request(f"Idempotency-Key must be 1 to {MAX_KEY} printable characters")
+    digest = hashlib.sha256(request.path.encode() + b"\0" + request.get_data()).hexdigest()
+    return key, digest
+
+
+def replay(sessions: sessionmaker[Any], board_id: int, key: str, request_hash: str
+           ) -> Replayed | None:
+    with sessions() as session:
+        record = session.scalar(select(IdempotencyRecord).where(
+            IdempotencyRecord.board_id == board_id, IdempotencyRecord.key == key))
+    if record is None:
+        return None
+    if record.request_hash != request_hash:
+        raise ApiError(422, "idempotency_key_reused",
+                       "this Idempotency-Key was already used with a different request body")
+    return Replayed(record.status_code, record.response)

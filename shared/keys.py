@@ -1,0 +1,59 @@
+"""API keys: random, shown once, stored as a SHA-256 hash, compared in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import sessionmaker
+
+from shared.db import Board, utcnow
+from shared.errors import CvqError
+
+PREFIX = "cvq_"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def create_key(sessions: sessionmaker[Any], name: str) -> str:
+    """A new board with a 192-bit random key; the key itself is returned once, never stored."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise CvqError("a board name must be 1 to 100 characters")
+    key = PREFIX + secrets.token_urlsafe(24)
+    try:
+        with sessions.begin() as session:
+            session.add(Board(name=name, key_hash=hash_key(key), key_prefix=key[:10]))
+    except IntegrityError:
+        raise CvqError(f"a board named {name!r} already exists") from None
+    return key
+
+
+def board_for_key(sessions: sessionmaker[Any], key: str) -> int | None:
+    """The active board holding `key`, or None."""
+    digest = hash_key(key)
+    with sessions() as session:
+        board = session.scalar(select(Board).where(Board.key_hash == digest,
+                                                   Board.revoked_at.is_(None)))
+    if board is None or not hmac.compare_digest(board.key_hash, digest):
+        return None
+    return board.id
+
+
+def list_boards(sessions: sessionmaker[Any]) -> list[Board]:
+    with sessions() as session:
+        return list(session.scalars(select(Board).order_by(Board.id)))
+
+
+def revoke(sessions: sessionmaker[Any], name: str) -> None:
+    with sessions.begin() as session:
+        done = session.execute(update(Board).where(Board.name == name, Board.revoked_at.is_(None))
+                               .values(revoked_at=utcnow())).rowcount
+    if not done:
+        raise CvqError(f"no active board named {name!r}")

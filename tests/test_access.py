@@ -1,0 +1,171 @@
+"""API keys, tenant isolation, idempotency, limits and erasure (Flask test client, real Redis
+for the rate limit and backpressure, which live there)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select, update
+
+from api import create_app
+from api.services import services
+from shared.config import Settings
+from shared.db import Board, Result, Submission, utcnow
+from shared.errors import CvqError
+from shared.keys import create_key, hash_key, revoke
+from shared.retention import parse_age, purge_older_than
+
+
+@pytest.fixture()
+def app(settings: Settings, redis_url: str) -> Iterator[Flask]:
+    s = replace(settings, broker_url=redis_url, rate_limit_per_minute=1000)
+    yield create_app({"SETTINGS": s, "TESTING": True})
+    redis.Redis.from_url(redis_url).delete(s.queue)
+
+
+def board(app: Flask, name: str) -> FlaskClient:
+    client = app.test_client()
+    key = create_key(services(app).sessions, name)
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    return client
+
+
+def test_every_v1_endpoint_needs_a_valid_key(app: Flask) -> None:
+    anonymous = app.test_client()
+    for method, url in (("post", "/v1/submissions"), ("post", "/v1/submissions/batch"),
+                        ("get", "/v1/submissions"), ("get", "/v1/submissions/" + "0" * 32),
+                        ("delete", "/v1/submissions/" + "0" * 32), ("get", "/v1/reference/x")):
+        r = getattr(anonymous, method)(url, headers={"Authorization": "Bearer cvq_wrong"})
+        assert r.status_code == 401 and r.get_json()["error"] == "unauthorized", url
+        assert getattr(anonymous, method)(url).status_code == 401
+    assert anonymous.get("/healthz").status_code == 200
+
+
+def test_keys_are_random_hashed_and_revocable(app: Flask) -> None:
+    sessions = services(app).sessions
+    key_a, key_b = create_key(sessions, "one"), create_key(sessions, "two")
+    assert key_a != key_b and len(key_a) >= 4 + 32  # 24 random bytes: 192 bits
+    with sessions() as s:
+        stored = {b.name: b.key_hash for b in s.scalars(select(Board))}
+    assert stored["one"] == hash_key(key_a) and key_a not in stored.values()
+    with pytest.raises(CvqError, match="already exists"):
+        create_key(sessions, "one")
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {key_a}"}
+    assert client.get("/v1/submissions", headers=headers).status_code == 200
+    revoke(sessions, "one")
+    assert client.get("/v1/submissions", headers=headers).status_code == 401
+
+
+def test_a_board_sees_only_its_own_submissions(app: Flask) -> None:
+    a, b = board(app, "a"), board(app, "b")
+    mine = a.post("/v1/submissions", json={"cv": "board a's cv"}).get_json()["id"]
+    b.post("/v1/submissions", json={"cv": "board b's cv"})
+    unknown = b.get("/v1/submissions/" + "0" * 32)
+    foreign = b.get(f"/v1/submissions/{mine}")
+    assert foreign.status_code == unknown.status_code == 404
+    assert foreign.get_json() == unknown.get_json()
+    assert b.get(f"/v1/submissions?ids={mine}").get_json()["missing"] == [mine]
+    assert len(b.get("/v1/submissions").get_json()["items"]) == 1
+    assert b.delete(f"/v1/submissions/{mine}").status_code == 404
+    assert a.get(f"/v1/submissions/{mine}").status_code == 200
+
+
+def test_idempotency_key_replays_and_rejects_a_different_body(app: Flask) -> None:
+    a = board(app, "a")
+    headers = {"Idempotency-Key": "order-42"}
+    first = a.post("/v1/submissions", json={"cv": "same"}, headers=headers)
+    again = a.post("/v1/submissions", json={"cv": "same"}, headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert first.get_json() == again.get_json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    other = a.post("/v1/submissions", json={"cv": "different"}, headers=headers)
+    assert other.status_code == 422 and other.get_json()["error"] == "idempotency_key_reused"
+    batch = [{"cv": "x"}, {"cv": "y"}]
+    h2 = {"Idempotency-Key": "batch-1"}
+    assert (a.post("/v1/submissions/batch", json=batch, headers=h2).get_json()
+            == a.post("/v1/submissions/batch", json=batch, headers=h2).get_json())
+    b = board(app, "b")  # keys are per board
+    assert b.post("/v1/submissions", json={"cv": "different"}, headers=headers).status_code == 202
+    with services(app).sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Submission)) == 4
+
+
+def test_external_id_is_unique_per_board(app: Flask) -> None:
+    a, b = board(app, "a"), board(app, "b")
+    first = a.post("/v1/submissions", json={"cv": "x", "external_id": "cand-1"}).get_json()
+    dup = a.post("/v1/submissions", json={"cv": "y", "external_id": "cand-1"})
+    assert dup.status_code == 409 and dup.get_json()["existing_id"] == first["id"]
+    assert b.post("/v1/submissions", json={"cv": "y", "external_id": "cand-1"}).status_code == 202
+    twice = a.post("/v1/submissions/batch", json=[{"cv": "p", "external_id": "e"},
+                                                  {"cv": "q", "external_id": "e"}])
+    assert twice.status_code == 400 and twice.get_json()["index"] == 1
+
+
+def test_rate_limit_is_shared_across_processes_through_redis(settings: Settings,
+                                                             redis_url: str) -> None:
+    s = replace(settings, broker_url=redis_url, rate_limit_per_minute=5)
+    if time.time() % 60 > 57:  # keep the eight requests inside one fixed window
+        time.sleep(60 - time.time() % 60 + 0.1)
+    one, two = create_app({"SETTINGS": s}), create_app({"SETTINGS": s})  # two API processes
+    key = create_key(services(one).sessions, f"rl-{uuid.uuid4().hex[:6]}")
+    headers = {"Authorization": f"Bearer {key}"}
+    codes = [app.test_client().get("/v1/submissions", headers=headers).status_code
+             for app in (one, two, one, two, one, two, one)]
+    assert codes[:5] == [200] * 5 and codes[5:] == [429, 429]
+    limited = two.test_client().get("/v1/submissions", headers=headers)
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert limited.get_json()["error"] == "rate_limited"
+
+
+def test_queue_backpressure_answers_503(settings: Settings, redis_url: str) -> None:
+    s = replace(settings, broker_url=redis_url, max_queue_depth=3)
+    app = create_app({"SETTINGS": s})
+    client = board(app, "a")
+    try:
+        codes = [client.post("/v1/submissions", json={"cv": f"c{i}"}).status_code
+                 for i in range(5)]
+        assert codes == [202, 202, 202, 503, 503]
+        r = client.post("/v1/submissions", json={"cv": "late"})
+        assert r.headers["Retry-After"] and "queue is full" in r.get_json()["message"]
+    finally:
+        redis.Redis.from_url(redis_url).delete(s.queue)
+
+
+def test_delete_erases_the_cv_its_result_and_its_queued_message(app: Flask) -> None:
+    a = board(app, "a")
+    sid = a.post("/v1/submissions", json={"cv": "secret cv text"}).get_json()["id"]
+    keep = a.post("/v1/submissions", json={"cv": "another"}).get_json()["id"]
+    svc = services(app)
+    queue = redis.Redis.from_url(svc.settings.broker_url)
+    assert queue.llen(svc.settings.queue) == 2
+    assert a.delete(f"/v1/submissions/{sid}").status_code == 204
+    assert a.get(f"/v1/submissions/{sid}").status_code == 404
+    assert a.delete(f"/v1/submissions/{sid}").status_code == 404
+    assert queue.llen(svc.settings.queue) == 1
+    with svc.sessions() as s:
+        assert list(s.scalars(select(Submission.id))) == [keep]
+        assert s.scalar(select(func.count()).select_from(Result)) == 0
+
+
+def test_purge_enforces_retention(app: Flask) -> None:
+    a = board(app, "a")
+    old = a.post("/v1/submissions", json={"cv": "old"}).get_json()["id"]
+    new = a.post("/v1/submissions", json={"cv": "new"}).get_json()["id"]
+    sessions = services(app).sessions
+    with sessions.begin() as s:
+        s.execute(update(Submission).where(Submission.id == old)
+                  .values(created_at=utcnow() - timedelta(days=91)))
+    assert purge_older_than(sessions, parse_age("90d")) == 1
+    assert a.get(f"/v1/submissions/{old}").status_code == 404
+    assert a.get(f"/v1/submissions/{new}").status_code == 200
+    with pytest.raises(CvqError, match="not like"):
+        parse_age("ninety days")
