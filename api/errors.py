@@ -50,6 +50,15 @@ def register(app: Flask) -> None:
         code = (exc.name or "error").lower().replace(" ", "_")
         return jsonify({"error": code, "message": exc.description}), exc.code or 500
 
+    from sqlalchemy.exc import DBAPIError
+
+    @app.errorhandler(DBAPIError)
+    def database_down(exc: DBAPIError) -> ResponseReturnValue:
+        log.error("database unavailable (%s) while serving a request", type(exc.orig).__name__)
+        retry_after = str(app.extensions["cvqueue"].settings.retry_after)
+        body = {"error": "unavailable", "message": "the database is unavailable; nothing was changed"}
+        return jsonify(body), 503, {"Retry-After": retry_after}
+
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> ResponseReturnValue:
         # Log the type only: exception text could quote a CV.

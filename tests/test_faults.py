@@ -168,3 +168,56 @@ def test_two_workers_two_sweepers(fault_settings: Settings, tmp_path: Path) -> N
         client.wait(ids, timeout=300)
     assert audit(s.database_url, ids) == {
         "accepted": 120, "done": 120, "failed": 0, "lost": 0, "duplicated": 0}
+
+
+def test_database_down_at_submit_is_503_and_enqueues_nothing(settings: Settings,
+                                                             own_redis: RedisServer,
+                                                             pg_url: str) -> None:
+    from api import create_app
+    from api.services import services
+    from shared.keys import create_key
+
+    parts = urlsplit(pg_url)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    via_proxy = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
+    s = replace(settings, broker_url=own_redis.url, database_url=via_proxy)
+    try:
+        app = create_app({"SETTINGS": s})
+        key = create_key(services(app).sessions, "board")
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+        assert client.post("/v1/submissions", json={"cv": "ok"}).status_code == 202
+        proxy.cut()
+        services(app).sessions.kw["bind"].dispose()  # drop pooled connections: a real outage
+        r = client.post("/v1/submissions/batch", json=[{"cv": "a"}, {"cv": "b"}])
+        assert r.status_code == 503 and r.is_json
+        assert r.headers["Retry-After"] and "database" in r.get_json()["message"]
+    finally:
+        proxy.close()
+    assert own_redis.client().llen(s.queue) == 1  # only the first submission was enqueued
+    assert status_counts(pg_url) == {"queued": 1}
+
+
+def test_cv_that_fails_in_the_model_fails_alone(settings: Settings, artifacts: Path) -> None:
+    """The in-process path (no crash): batch-mates complete, the bad CV ends `failed`."""
+    from models.runtime import ModelRuntime
+    from shared.keys import create_key
+    from worker.processing import BatchProcessor
+
+    s = replace(settings, fault_marker="BAD-CV-91", fault_mode="raise", max_attempts=2)
+    sessions = make_sessions(s.database_url)
+    create_key(sessions, "b")
+    with sessions.begin() as db:
+        rows = [Submission(board_id=1, cv=c["cv"]) for c in cvs(6)]
+        rows.insert(2, Submission(board_id=1, cv="QA Engineer BAD-CV-91"))
+        db.add_all(rows)
+    ids = [r.id for r in rows]
+    processor = BatchProcessor(sessions, ModelRuntime(artifacts), s)
+    assert processor.process(ids) == 6
+    assert status_counts(s.database_url) == {"done": 6, "queued": 1}
+    processor.process([ids[2]])  # second attempt: used up
+    with sessions() as db:
+        bad = db.scalar(select(Submission).where(Submission.id == ids[2]))
+        assert bad is not None and bad.status == "failed" and bad.attempts == 2
+        assert "model step failed" in (bad.error or "")
+    assert audit(s.database_url, ids)["duplicated"] == 0
