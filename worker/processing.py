@@ -106,16 +106,18 @@ def store(sessions: sessionmaker[Any], claimed: list[Claimed], predictions: list
 
 
 def with_retries(action: Callable[[], None], what: str) -> None:
-    """Retry on a lost database connection; a unique-key race is retried once at once."""
+    """Retry on a lost database connection (with backoff) or a lost unique-key race (at once);
+    once the retries are used up the error propagates, so nothing is dropped silently."""
     for delay in (*WRITE_RETRIES, None):
         try:
             action()
             return
-        except IntegrityError:
-            log.warning("%s: lost a race for a result row; retrying", what)
-        except OperationalError as exc:
+        except (IntegrityError, OperationalError) as exc:
             if delay is None:
                 raise
+            if isinstance(exc, IntegrityError):
+                log.warning("%s: lost a race for a result row; retrying", what)
+                continue
             log.warning("%s: database unavailable (%s); retry in %.1f s", what,
                         type(exc.orig).__name__, delay)
             time.sleep(delay)
