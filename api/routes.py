@@ -42,7 +42,8 @@ def _conflicting_external_id(session: Any, board: int, items: list[NewSubmission
 
 def _persist(items: list[NewSubmission], body: Callable[[list[str]], dict[str, Any]],
              idem: tuple[str, str] | None) -> tuple[list[str], dict[str, Any]]:
-    """Commit the submissions (and the idempotency record) first: a 202 means the rows exist."""
+    """Commit the submissions (and the idempotency record) first: a 202 means the rows exist.
+    A database outage propagates to the app-wide handler: 503, nothing accepted."""
     svc, board = services(), board_id()
     rows = [Submission(id=new_id(), board_id=board, status="queued", cv=i.cv,
                        position=i.position, external_id=i.external_id) for i in items]
@@ -61,10 +62,6 @@ def _persist(items: list[NewSubmission], body: Callable[[list[str]], dict[str, A
             raise replay from None
         raise ApiError(409, "conflict", "a submission with this external_id or "
                        "Idempotency-Key was created concurrently") from None
-    except DBAPIError:
-        log.error("database unavailable; %d submission(s) refused", len(rows))
-        raise unavailable("the database is unavailable; nothing was accepted",
-                          svc.settings.retry_after) from None
     try:
         enqueue(svc.celery, ids, svc.settings.queue)
     except (BrokerError, RedisError, OSError) as exc:
@@ -110,11 +107,8 @@ def _load(where: Any, order: bool = False, limit: int | None = None) -> list[Sub
         stmt = stmt.order_by(Submission.seq)
     if limit:
         stmt = stmt.limit(limit)
-    try:
-        with services().sessions() as session:
-            return list(session.scalars(stmt))
-    except DBAPIError:
-        raise unavailable("the database is unavailable", services().settings.retry_after) from None
+    with services().sessions() as session:
+        return list(session.scalars(stmt))
 
 
 @bp.get("/v1/submissions/<submission_id>")
