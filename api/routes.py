@@ -10,7 +10,7 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
-from sqlalchemy import delete, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -21,7 +21,8 @@ from api.services import services
 from api.validation import NewSubmission
 from api.views import submission_json
 from shared.broker import enqueue
-from shared.db import STATUSES, IdempotencyRecord, Neighbour, Result, Submission, new_id
+from shared.db import STATUSES, IdempotencyRecord, Submission, new_id
+from shared.retention import erase
 
 log = logging.getLogger("cvqueue.api")
 bp = Blueprint("v1", __name__)
@@ -126,13 +127,9 @@ def erase_submission(submission_id: str) -> ResponseReturnValue:
     validation.submission_id(submission_id)
     svc = services()
     with svc.sessions.begin() as session:
-        seq = session.scalar(select(Submission.seq).where(
-            Submission.id == submission_id, Submission.board_id == board_id()))
-        if seq is None:
+        if not erase(session, (Submission.id == submission_id)
+                     & (Submission.board_id == board_id())):
             raise not_found()
-        session.execute(delete(Neighbour).where(Neighbour.submission_seq == seq))
-        session.execute(delete(Result).where(Result.submission_seq == seq))
-        session.execute(delete(Submission).where(Submission.seq == seq))
     svc.limits.forget(submission_id)
     return "", 204
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import IdempotencyRecord, Neighbour, Result, Submission, utcnow
 from shared.errors import CvqError
@@ -23,13 +24,18 @@ def parse_age(text: str) -> timedelta:
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
+def erase(session: Session, where: ColumnElement[bool]) -> int:
+    """Delete matching submissions with their results and neighbours; returns how many."""
+    seqs = select(Submission.seq).where(where).scalar_subquery()
+    session.execute(delete(Neighbour).where(Neighbour.submission_seq.in_(seqs)))
+    session.execute(delete(Result).where(Result.submission_seq.in_(seqs)))
+    deleted = cast(CursorResult[Any], session.execute(delete(Submission).where(where)))
+    return int(deleted.rowcount or 0)
+
+
 def purge_older_than(sessions: sessionmaker[Any], age: timedelta) -> int:
-    cutoff = utcnow() - age
-    old = select(Submission.seq).where(Submission.created_at < cutoff).scalar_subquery()
     with sessions.begin() as session:
-        session.execute(delete(Neighbour).where(Neighbour.submission_seq.in_(old)))
-        session.execute(delete(Result).where(Result.submission_seq.in_(old)))
-        erased = session.execute(delete(Submission).where(Submission.created_at < cutoff)).rowcount
+        erased = erase(session, Submission.created_at < utcnow() - age)
         session.execute(delete(IdempotencyRecord).where(
             IdempotencyRecord.created_at < utcnow() - IDEMPOTENCY_TTL))
-    return int(erased or 0)
+    return erased
