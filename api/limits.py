@@ -13,19 +13,11 @@ import time
 import redis
 
 from api.errors import ApiError, unavailable
+from shared.broker import queue_depth, redis_for
 from shared.config import Settings
 
 log = logging.getLogger("cvqueue.api")
 WINDOW = 60
-
-
-def redis_for(broker_url: str) -> redis.Redis | None:
-    if broker_url.startswith("redis+socket://"):
-        return redis.Redis(unix_socket_path=broker_url.removeprefix("redis+socket://"),
-                           socket_timeout=1, socket_connect_timeout=1)
-    if broker_url.startswith(("redis://", "rediss://")):
-        return redis.Redis.from_url(broker_url, socket_timeout=1, socket_connect_timeout=1)
-    return None
 
 
 class Limits:
@@ -52,13 +44,8 @@ class Limits:
             raise error
 
     def check_queue(self) -> None:
-        if self.redis is None:
-            return
-        try:
-            depth = int(self.redis.llen(self.settings.queue))
-        except redis.RedisError:
-            return
-        if depth >= self.settings.max_queue_depth:
+        depth = queue_depth(self.redis, self.settings.queue)
+        if depth is not None and depth >= self.settings.max_queue_depth:
             log.warning("backpressure: %d messages queued", depth)
             raise unavailable(f"the queue is full ({depth} waiting); retry later",
                               self.settings.retry_after)

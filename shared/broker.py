@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import redis
 from celery import Celery
 
 from shared.config import Settings
@@ -40,3 +41,24 @@ def enqueue(celery: Celery, ids: Sequence[str], queue: str) -> None:
         for submission_id in ids:
             celery.send_task(CLASSIFY_TASK, args=[submission_id], queue=queue,
                              producer=producer, ignore_result=True)
+
+
+def redis_for(broker_url: str) -> redis.Redis | None:
+    """A plain Redis client on the broker (for counters and queue length), if it is Redis."""
+    if broker_url.startswith("redis+socket://"):
+        return redis.Redis(unix_socket_path=broker_url.removeprefix("redis+socket://"),
+                           socket_timeout=1, socket_connect_timeout=1)
+    if broker_url.startswith(("redis://", "rediss://")):
+        return redis.Redis.from_url(broker_url, socket_timeout=1, socket_connect_timeout=1)
+    return None
+
+
+def queue_depth(client: redis.Redis | None, queue: str) -> int | None:
+    """Messages waiting in the queue (kombu keeps a Redis queue as a list of that name),
+    or None when the broker is not Redis or is unreachable."""
+    if client is None:
+        return None
+    try:
+        return int(client.llen(queue))
+    except redis.RedisError:
+        return None

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import redis
 from celery import Celery
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
@@ -24,7 +25,7 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
-from shared.broker import enqueue
+from shared.broker import enqueue, queue_depth, redis_for
 from shared.config import Settings
 from shared.db import Submission, utcnow
 
@@ -38,18 +39,6 @@ class SweepResult:
     requeued: int = 0
 
 
-def queue_depth(celery: Celery, queue: str) -> int | None:
-    """Messages waiting in the broker queue, or None if the broker is unreachable."""
-    try:
-        with celery.connection_for_read() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
-            _, count, _ = conn.default_channel.queue_declare(queue=queue, passive=False,
-                                                             durable=True, auto_delete=False)
-            return int(count)
-    except (BrokerError, RedisError, OSError):
-        return None
-
-
 def _stamp(sessions: sessionmaker[Any], where: ColumnElement[bool], now: Any) -> list[str]:
     """Stamp `enqueued_at` on up to MAX_ROWS matching rows and return their ids, atomically."""
     with sessions.begin() as session:
@@ -59,7 +48,8 @@ def _stamp(sessions: sessionmaker[Any], where: ColumnElement[bool], now: Any) ->
         return list(session.scalars(stmt))
 
 
-def sweep_once(sessions: sessionmaker[Any], celery: Celery, settings: Settings) -> SweepResult:
+def sweep_once(sessions: sessionmaker[Any], celery: Celery, settings: Settings,
+               broker_redis: redis.Redis | None) -> SweepResult:
     now = utcnow()
     stale = now - timedelta(seconds=settings.lease_seconds)
     result = SweepResult()
@@ -70,7 +60,7 @@ def sweep_once(sessions: sessionmaker[Any], celery: Celery, settings: Settings) 
             .values(status="failed", finished_at=now,
                     error=f"gave up after {settings.max_attempts} attempts: the worker "
                           "processing it stopped (crash or out of memory)")).rowcount
-    depth = queue_depth(celery, settings.queue)
+    depth = queue_depth(broker_redis, settings.queue)
     if depth is None:
         log.warning("broker unreachable; nothing re-enqueued this pass")
         return result
@@ -87,9 +77,10 @@ def sweep_once(sessions: sessionmaker[Any], celery: Celery, settings: Settings) 
 
 def run(sessions: sessionmaker[Any], celery: Celery, settings: Settings, once: bool = False
         ) -> None:
+    broker_redis = redis_for(settings.broker_url)
     while True:
         try:
-            result = sweep_once(sessions, celery, settings)
+            result = sweep_once(sessions, celery, settings, broker_redis)
             if result.failed or result.requeued:
                 log.info("sweep: %d re-enqueued, %d marked failed", result.requeued, result.failed)
         except (OperationalError, BrokerError, RedisError, OSError) as exc:
