@@ -81,15 +81,11 @@ def markdown_report(scores: list[Scores], best: str, labels: list[str], info: di
         "| model | accuracy | macro-F1 | train s |" + (" ceiling | gap |" if ceiling else ""),
         "|---|---|---|---|" + ("---|---|" if ceiling else ""),
     ]
-    for s in scores:
-        row = f"| {s.model} | {s.accuracy:.4f} | {s.macro_f1:.4f} | {s.train_seconds:.1f} |"
+    rows = [s.to_json() for s in scores] + list(info.get("baseline_embedding_only", []))
+    for r in rows:
+        row = f"| {r['model']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | {r['train_seconds']:.1f} |"
         if ceiling:
-            row += f" {ceiling:.4f} | {100 * (ceiling - s.accuracy):.1f} pts |"
-        lines.append(row)
-    for b in info.get("baseline_embedding_only", []):
-        row = f"| {b['model']} | {b['accuracy']:.4f} | {b['macro_f1']:.4f} | {b['train_seconds']:.1f} |"
-        if ceiling:
-            row += f" {ceiling:.4f} | {100 * (ceiling - b['accuracy']):.1f} pts |"
+            row += f" {ceiling:.4f} | {100 * (ceiling - r['accuracy']):.1f} pts |"
         lines.append(row)
     if ceiling:
         lines += ["", "The ceiling is the generator's own rule applied to the held-out records' "

@@ -43,6 +43,7 @@ def load_classifier(folder: Path, name: str) -> ProbabilisticClassifier:
     if name == "mlp":
         return MlpClassifier.load(path)
     with path.open("rb") as fh:
+        # Safe only because ModelRuntime verified this file's hash against the manifest.
         model: ProbabilisticClassifier = pickle.load(fh)
     if hasattr(model, "n_jobs"):
         model.n_jobs = 1  # a worker process already has its share of the cores

@@ -219,7 +219,7 @@ def submit(
     ids = client.submit_many(items)
     console.print(f"submitted {len(ids)} CV(s)")
     if wait:
-        show_results(client, client.wait(ids, timeout=timeout))
+        show_results(client.wait(ids, timeout=timeout))
     else:
         for submission_id in ids:
             print(submission_id)
@@ -254,7 +254,7 @@ def demo(
         results = client.wait(ids, timeout=300)
         console.print(f"all {len(ids)} done in {time.perf_counter() - started:.1f} s "
                       "(including the worker's model load)")
-        show_results(client, results, [r["result"] for r in sample])
+        show_results(results, [r["result"] for r in sample])
 
 
 keys_app = typer.Typer(help="API keys, one per job board (tenant).", no_args_is_help=True)
@@ -326,7 +326,7 @@ def submission_item(row: object, index: int) -> dict[str, object]:
     return item
 
 
-def show_results(client: object, results: list[dict[str, object]],
+def show_results(results: list[dict[str, object]],
                  recorded: list[str] | None = None) -> None:
     table = Table(title="classified CVs")
     columns = ["id", "position", "status", "label", "P(label)", "nearest candidate (sim, outcome)"]
