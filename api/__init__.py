@@ -12,9 +12,9 @@ from api.limits import Limits
 from api.references import ReferenceStore
 from api.routes import bp
 from api.services import Services
+from shared.bootstrap import database
 from shared.broker import make_celery
 from shared.config import Settings
-from shared.db import make_sessions
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -25,7 +25,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["cvqueue"] = Services(
-        settings=settings, sessions=make_sessions(settings.database_url),
+        settings=settings, sessions=database(settings),
         celery=make_celery(settings), references=ReferenceStore(settings.artifacts),
         limits=Limits(settings))
     errors.register(app)

@@ -21,7 +21,10 @@ def make_celery(settings: Settings) -> Celery:
         result_backend=None,
         task_ignore_result=True,
         task_default_queue=settings.queue,
-        task_acks_late=True,
+        # Acknowledged when a pool child accepts the batch (worker/batches.py): SQL is the
+        # record and the sweeper re-enqueues unfinished rows, so late acks would buy nothing
+        # and cost prefetch slots held by batches lost with their child.
+        task_acks_late=False,
         # celery-batches buffers prefetched messages: leave room for a batch in every
         # process plus one being gathered, or batches are capped by the prefetch limit.
         worker_prefetch_multiplier=2 * settings.batch_size,

@@ -300,6 +300,36 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="The board's name.")]) 
     console.print(f"revoked the key of {name}")
 
 
+db_app = typer.Typer(help="Schema migrations (Alembic).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+@one_line_errors
+def db_upgrade() -> None:
+    """Bring the database in CVQ_DATABASE_URL to this release's schema."""
+    from shared.db import make_engine
+    from shared.schema import current, upgrade
+
+    engine = make_engine(Settings.from_env().database_url)
+    before = current(engine)
+    after = upgrade(engine)
+    console.print(f"database schema: {before or 'empty'} -> {after}")
+
+
+@db_app.command("current")
+@one_line_errors
+def db_current() -> None:
+    """Print the database's schema revision and this release's; exit 1 when behind."""
+    from shared.db import make_engine
+    from shared.schema import current, head
+
+    at, needed = current(make_engine(Settings.from_env().database_url)), head()
+    print(f"database: {at or 'none'}; this release: {needed}")
+    if at != needed:
+        raise typer.Exit(1)
+
+
 @app.command()
 @one_line_errors
 def purge(

@@ -50,10 +50,12 @@ class Settings:
     #: The sweeper re-enqueues a `queued` row not enqueued for this long (see README).
     requeue_after: int = 60
     sweep_interval: float = 5.0
-    #: Test-only fault injection (refused in production): a CV containing the marker
-    #: makes the model step raise (`raise`) or kill its process (`kill`).
-    fault_marker: str = ""
-    fault_mode: str = "raise"
+    #: A worker with messages waiting that receives none for this long exits with code 3
+    #: (for its supervisor to restart it); 0 turns the check off.
+    liveness_seconds: int = 120
+    #: "module:function" that builds the worker's model runtime from these settings;
+    #: empty: the trained artifacts (tests supply a runtime that fails on purpose).
+    runtime_factory: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -80,11 +82,7 @@ class Settings:
             raise ConfigError("CVQ_BATCH_WAIT must be more than 0 seconds")
         if self.worker_pool not in ("prefork", "solo"):
             raise ConfigError("CVQ_WORKER_POOL must be prefork or solo")
-        if self.fault_mode not in ("raise", "kill"):
-            raise ConfigError("CVQ_FAULT_MODE must be raise or kill")
         if self.env == "production":
-            if self.fault_marker:
-                raise ConfigError("CVQ_FAULT_MARKER is for tests and refused in production")
             if self.database_url.startswith("sqlite"):
                 raise ConfigError("CVQ_DATABASE_URL must name a server database in production, "
                                   "not SQLite")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,10 +19,8 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
-    text,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
 STATUSES = ("queued", "processing", "done", "failed")
@@ -87,6 +84,8 @@ class Submission(Base):
     #: When a message for this row was last published (by the API or the sweeper).
     enqueued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                   index=True)
+    #: How many messages were published for this row (the sweeper backs off by it).
+    enqueue_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -141,25 +140,6 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
-def create_schema(engine: Engine) -> None:
-    """Create missing tables; safe when the API, workers and sweepers start at once."""
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            conn.execute(text("SELECT pg_advisory_xact_lock(72731)"))
-            Base.metadata.create_all(conn)
-        return
-    for delay in (0.1, 0.3, 1.0, None):
-        try:
-            Base.metadata.create_all(engine)
-            return
-        except OperationalError:  # another process created a table between check and create
-            if delay is None:
-                raise
-            time.sleep(delay)
-
-
-def make_sessions(url: str, create: bool = True) -> sessionmaker[Any]:
-    engine = make_engine(url)
-    if create:
-        create_schema(engine)
-    return sessionmaker(engine, expire_on_commit=False)
+def make_sessions(url: str) -> sessionmaker[Any]:
+    """Sessions on `url` as it is; `shared.schema.open_database` also brings it up to date."""
+    return sessionmaker(make_engine(url), expire_on_commit=False)

@@ -13,9 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
+from shared.bootstrap import database
 from shared.client import Client
 from shared.config import Settings
-from shared.db import make_sessions
 from shared.embedded import EmbeddedRedis
 from shared.errors import CvqError
 from shared.keys import create_key
@@ -68,7 +68,7 @@ class LocalStack:
             self.redis = EmbeddedRedis(self.run_dir)
             self.settings = replace(self.settings, broker_url=self.redis.url)
         # The schema exists before any child starts; a board key for this stack's clients.
-        self.api_key = create_key(make_sessions(self.settings.database_url),
+        self.api_key = create_key(database(self.settings),
                                   f"local-{uuid.uuid4().hex[:8]}")
         self._spawn("api", ["-m", "shared.cli", *API_COMMAND, "--host", "127.0.0.1",
                             "--port", str(self.port)])

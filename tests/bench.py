@@ -109,7 +109,7 @@ def end_to_end(settings: Settings, items: list[dict[str, Any]], log_dir: Path) -
         elapsed = time.perf_counter() - started
         sampler.stop_event.set()
         cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(stack).items()}
-        sessions = make_sessions(stack.settings.database_url, create=False)
+        sessions = make_sessions(stack.settings.database_url)
         with sessions() as s:
             rows = s.execute(select(Result.batch_id, func.count()).join(Submission)
                              .where(Submission.id.in_(ids)).group_by(Result.batch_id)).all()

@@ -43,7 +43,7 @@ def check_done(client: Client, results: list[dict[str, Any]], labels: set[str]) 
 
 def exactly_once(database_url: str, expected: int) -> list[int]:
     """Every submission has one result and five neighbours; returns the batch sizes."""
-    sessions = make_sessions(database_url, create=False)
+    sessions = make_sessions(database_url)
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(Submission)) == expected
         assert s.scalar(select(func.count()).where(Submission.status == "done")) == expected
@@ -87,7 +87,7 @@ def test_two_workers_share_one_queue(settings: Settings, redis_url: str, pg_url:
                 batch_size=8)
     run_stack(s, tmp_path, n_single=0, n_batch=80, workers=2)
     exactly_once(pg_url, 80)
-    sessions = make_sessions(pg_url, create=False)
+    sessions = make_sessions(pg_url)
     with sessions() as session:
         attempts = list(session.scalars(select(Submission.attempts)))
     assert attempts == [1] * 80  # nobody processed anything twice

@@ -19,7 +19,9 @@ from sqlalchemy import func, select
 from models.generator import generate
 from shared.config import Settings
 from shared.db import Result, Submission, make_sessions
+from shared.schema import open_database
 from shared.stack import LocalStack
+from tests import poison
 from tests.faults import RedisServer, TcpProxy
 
 pytestmark = [pytest.mark.faults, pytest.mark.postgres]
@@ -45,7 +47,7 @@ def cvs(n: int, seed: int = 31) -> list[dict[str, Any]]:
 
 
 def status_counts(database_url: str) -> dict[str, int]:
-    sessions = make_sessions(database_url, create=False)
+    sessions = make_sessions(database_url)
     with sessions() as s:
         rows = s.execute(select(Submission.status, func.count()).group_by(Submission.status))
         return {status: int(n) for status, n in rows}
@@ -61,7 +63,7 @@ def wait_for(predicate: Any, timeout: float, what: str) -> None:
 
 def audit(database_url: str, accepted: list[str]) -> dict[str, int]:
     """accepted / done / failed / lost / duplicated, from SQL."""
-    sessions = make_sessions(database_url, create=False)
+    sessions = make_sessions(database_url)
     with sessions() as s:
         statuses = dict(s.execute(select(Submission.id, Submission.status)).all())
         per_row = list(s.scalars(select(func.count()).select_from(Result)
@@ -146,18 +148,35 @@ def test_database_cut_during_worker_write(fault_settings: Settings, pg_url: str,
 def test_poison_cv_that_kills_its_process_fails_alone(fault_settings: Settings,
                                                       tmp_path: Path) -> None:
     s = replace(fault_settings, worker_pool="prefork", worker_concurrency=1,
-                fault_marker="POISON-7f3a", fault_mode="kill")
+                runtime_factory=poison.FACTORY)
     items = cvs(12)
-    items.insert(5, {"cv": "Backend developer POISON-7f3a with 4 years of Redis"})
+    items.insert(5, {"cv": f"Backend developer {poison.KILL} with 4 years of Redis"})
     with LocalStack(s, log_dir=tmp_path / "log") as stack:
         client = stack.client()
         ids = client.submit_many(items)
         results = client.wait(ids, timeout=300)
-    poison = results[5]
-    assert poison["status"] == "failed" and "gave up after 3 attempts" in poison["error"]
-    assert poison["attempts"] == 3
+    killer = results[5]
+    assert killer["status"] == "failed" and "gave up after 3 attempts" in killer["error"]
+    assert killer["attempts"] == 3
     assert audit(s.database_url, ids) == {
         "accepted": 13, "done": 12, "failed": 1, "lost": 0, "duplicated": 0}
+
+
+def test_worker_keeps_consuming_after_losing_more_batches_than_its_prefetch(
+        fault_settings: Settings, tmp_path: Path) -> None:
+    """Each batch of process-killing CVs dies with its pool child. Before batches were
+    settled on loss, their messages held prefetch slots (here 2 x 4 = 8: two lost batches)
+    and the worker never fetched again, so the healthy CVs behind them waited forever."""
+    s = replace(fault_settings, worker_pool="prefork", worker_concurrency=1, batch_size=4,
+                batch_wait=0.2, runtime_factory=poison.FACTORY, lease_seconds=600,
+                requeue_after=600)  # no sweeper help: only the worker itself may recover
+    with LocalStack(s, sweepers=0, log_dir=tmp_path / "log") as stack:
+        client = stack.client()
+        killers = client.submit_many([{"cv": f"{poison.KILL} {i}"} for i in range(12)])
+        healthy = client.submit_many(cvs(8))
+        results = client.wait(healthy, timeout=240)
+    assert [r["status"] for r in results] == ["done"] * 8
+    assert status_counts(s.database_url)["processing"] == len(killers)
 
 
 def test_two_workers_two_sweepers(fault_settings: Settings, tmp_path: Path) -> None:
@@ -204,15 +223,15 @@ def test_cv_that_fails_in_the_model_fails_alone(settings: Settings, artifacts: P
     from shared.keys import create_key
     from worker.processing import BatchProcessor
 
-    s = replace(settings, fault_marker="BAD-CV-91", fault_mode="raise", max_attempts=2)
-    sessions = make_sessions(s.database_url)
+    s = replace(settings, max_attempts=2)
+    sessions = open_database(s.database_url)
     create_key(sessions, "b")
     with sessions.begin() as db:
         rows = [Submission(board_id=1, cv=c["cv"]) for c in cvs(6)]
-        rows.insert(2, Submission(board_id=1, cv="QA Engineer BAD-CV-91"))
+        rows.insert(2, Submission(board_id=1, cv=f"QA Engineer {poison.RAISE}"))
         db.add_all(rows)
     ids = [r.id for r in rows]
-    processor = BatchProcessor(sessions, ModelRuntime(artifacts), s)
+    processor = BatchProcessor(sessions, poison.PoisonedRuntime(ModelRuntime(artifacts)), s)
     assert processor.process(ids) == 6
     assert status_counts(s.database_url) == {"done": 6, "queued": 1}
     processor.process([ids[2]])  # second attempt: used up

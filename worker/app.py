@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, signals
-from celery_batches import Batches, SimpleRequest
+from celery_batches import SimpleRequest
 
-from shared.broker import CLASSIFY_TASK, make_celery
+from shared.broker import CLASSIFY_TASK, make_celery, queue_depth, redis_for
 from shared.config import Settings
 from worker import context
+from worker.batches import SettlingBatches
+from worker.liveness import Watchdog, shut_down
 
 
 def submission_ids(requests: list[SimpleRequest]) -> list[str]:
@@ -21,10 +23,10 @@ def submission_ids(requests: list[SimpleRequest]) -> list[str]:
 def create_worker_app(settings: Settings) -> Celery:
     celery = make_celery(settings)
 
-    @celery.task(base=Batches, name=CLASSIFY_TASK, flush_every=settings.batch_size,
-                 flush_interval=settings.batch_wait, acks_late=True)
+    @celery.task(base=SettlingBatches, name=CLASSIFY_TASK, flush_every=settings.batch_size,
+                 flush_interval=settings.batch_wait)
     def classify(requests: list[SimpleRequest]) -> None:
-        context.get(settings).processor.process(submission_ids(requests))
+        context.get(settings).process(submission_ids(requests))
 
     def load_model(**_: Any) -> None:
         context.init(settings)
@@ -33,4 +35,16 @@ def create_worker_app(settings: Settings) -> Celery:
     signals.worker_process_init.connect(load_model, weak=False)
     if settings.worker_pool == "solo":
         signals.worker_init.connect(load_model, weak=False)
+    if settings.liveness_seconds:
+        watch_liveness(settings)
     return celery
+
+
+def watch_liveness(settings: Settings) -> Watchdog:
+    broker = redis_for(settings.broker_url)
+    watchdog = Watchdog(settings.liveness_seconds, lambda: queue_depth(broker, settings.queue),
+                        shut_down)
+    signals.task_received.connect(watchdog.received, weak=False)
+    signals.worker_ready.connect(lambda **_: watchdog.start(), weak=False)
+    signals.worker_shutting_down.connect(lambda **_: watchdog.halt(), weak=False)
+    return watchdog

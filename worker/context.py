@@ -2,61 +2,65 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import sessionmaker
-
+from shared.bootstrap import database
 from shared.config import Settings
-from shared.db import make_sessions
+from shared.errors import ConfigError
 from worker.processing import BatchProcessor
 
 if TYPE_CHECKING:
     from models.runtime import ModelRuntime
 
 log = logging.getLogger("cvqueue.worker")
+_processor: BatchProcessor | None = None
 
 
-@dataclass
-class WorkerContext:
-    settings: Settings
-    sessions: sessionmaker[Any]
-    runtime: ModelRuntime
+def default_runtime(settings: Settings) -> ModelRuntime:
+    from models.embedder import Embedder
+    from models.runtime import ModelRuntime
 
-    @property
-    def processor(self) -> BatchProcessor:
-        return BatchProcessor(self.sessions, self.runtime, self.settings)
+    return ModelRuntime(settings.artifacts, settings.classifier or None,
+                        Embedder(threads=settings.threads_per_process,
+                                 batch_size=settings.encode_batch))
 
 
-_context: WorkerContext | None = None
+def load_runtime(settings: Settings) -> ModelRuntime:
+    """The default runtime, or what `CVQ_RUNTIME_FACTORY` ("module:function") builds."""
+    if not settings.runtime_factory:
+        return default_runtime(settings)
+    module, _, name = settings.runtime_factory.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        raise ConfigError(f"CVQ_RUNTIME_FACTORY {settings.runtime_factory!r} names no "
+                          "importable module:function") from None
+    runtime: ModelRuntime = factory(settings)
+    return runtime
 
 
-def build(settings: Settings) -> WorkerContext:
+def build(settings: Settings) -> BatchProcessor:
     """Set torch threads before torch does any work, then load and warm the model."""
     import torch
 
     torch.set_num_threads(settings.threads_per_process)
-    from models.embedder import Embedder
-    from models.runtime import ModelRuntime
-
     started = time.perf_counter()
-    runtime = ModelRuntime(settings.artifacts, settings.classifier or None,
-                           Embedder(threads=settings.threads_per_process,
-                                    batch_size=settings.encode_batch))
+    runtime = load_runtime(settings)
     runtime.warmup()
     log.info("model ready in %.1f s: %s, %d torch thread(s)", time.perf_counter() - started,
              runtime.describe(), settings.threads_per_process)
-    return WorkerContext(settings, make_sessions(settings.database_url), runtime)
+    return BatchProcessor(database(settings), runtime, settings)
 
 
-def init(settings: Settings) -> WorkerContext:
-    global _context
-    if _context is None:
-        _context = build(settings)
-    return _context
+def init(settings: Settings) -> BatchProcessor:
+    global _processor
+    if _processor is None:
+        _processor = build(settings)
+    return _processor
 
 
-def get(settings: Settings) -> WorkerContext:
-    return _context or init(settings)
+def get(settings: Settings) -> BatchProcessor:
+    return _processor or init(settings)

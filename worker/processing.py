@@ -12,13 +12,11 @@ Failure handling, in order of how often it happens:
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import ColumnElement, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -32,10 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cvqueue.worker")
 WRITE_RETRIES = (0.5, 1, 2, 4, 8, 15)
-
-
-class InjectedFault(RuntimeError):
-    """Raised by the test-only fault marker."""
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -105,13 +100,12 @@ def store(sessions: sessionmaker[Any], claimed: list[Claimed], predictions: list
                         .values(status="done", finished_at=utcnow(), error=None))
 
 
-def with_retries(action: Callable[[], None], what: str) -> None:
+def with_retries(action: Callable[[], T], what: str) -> T:
     """Retry on a lost database connection (with backoff) or a lost unique-key race (at once);
     once the retries are used up the error propagates, so nothing is dropped silently."""
     for delay in (*WRITE_RETRIES, None):
         try:
-            action()
-            return
+            return action()
         except (IntegrityError, OperationalError) as exc:
             if delay is None:
                 raise
@@ -121,6 +115,7 @@ def with_retries(action: Callable[[], None], what: str) -> None:
             log.warning("%s: database unavailable (%s); retry in %.1f s", what,
                         type(exc.orig).__name__, delay)
             time.sleep(delay)
+    raise AssertionError("unreachable: the last try raises")
 
 
 def mark_failed_attempt(sessions: sessionmaker[Any], claimed: Claimed, reason: str,
@@ -144,11 +139,6 @@ class BatchProcessor:
         self.sessions, self.runtime, self.settings = sessions, runtime, settings
 
     def predict(self, claimed: list[Claimed]) -> list[Prediction]:
-        marker = self.settings.fault_marker
-        if marker and any(marker in c.cv for c in claimed):
-            if self.settings.fault_mode == "kill":
-                os.kill(os.getpid(), signal.SIGKILL)
-            raise InjectedFault("injected model failure")
         return self.runtime.predict_batch([c.cv for c in claimed], k=self.settings.top_k,
                                           positions=[c.position for c in claimed])
 
@@ -172,10 +162,8 @@ class BatchProcessor:
         return len(pairs)
 
     def claim(self, ids: list[str], fresh_only: bool) -> list[Claimed]:
-        claimed: list[Claimed] = []
-        with_retries(lambda: claimed.extend(
-            claim(self.sessions, ids, self.settings.lease_seconds, fresh_only)), "claiming")
-        return claimed
+        return with_retries(lambda: claim(self.sessions, ids, self.settings.lease_seconds,
+                                          fresh_only), "claiming")
 
     def process(self, ids: list[str]) -> int:
         """Fresh rows as one batch; rows tried before (suspects) one at a time."""

@@ -1,12 +1,17 @@
 """The sweeper: the SQL row is the truth, the broker only a hint.
 
-Each pass, in one UPDATE ... RETURNING per step (so two sweepers never claim the same row):
+A row's last message is *in flight* until a worker claims the row (its `started_at` moves
+past `enqueued_at`): it is in the queue, in a worker's buffer, or lost with Redis. Each pass,
+in one UPDATE ... RETURNING per step (so two sweepers never claim the same row):
 1. `processing` rows whose lease ran out with their attempts used up become `failed`;
-2. `processing` rows whose lease ran out (their worker died) are re-enqueued;
-3. `queued` rows whose message may be lost are re-enqueued: when the broker queue is empty
-   (Redis restarted or flushed) and they were last enqueued over `requeue_after` ago, or
-   whatever the queue holds once they wait ten times that long.
-A re-enqueued id that is already in the queue is harmless: workers skip rows they cannot claim.
+2. rows whose last message was consumed but which did not finish are re-enqueued: a
+   `processing` row whose lease ran out (its worker died), a `queued` one put back after a
+   failed model step;
+3. rows whose message may be lost are re-enqueued: in flight for `requeue_after` while the
+   broker queue is empty (Redis restarted or flushed), or ten times that whatever the queue
+   holds (a stuck worker's buffer), the wait doubling with every copy sent (up to 16x).
+So a stuck or slow worker makes the queue hold a few copies of an id, never one per pass.
+Copies are harmless anyway: workers skip rows they cannot claim.
 """
 
 from __future__ import annotations
@@ -14,14 +19,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import redis
 from celery import Celery
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, case, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
@@ -39,36 +44,48 @@ class SweepResult:
     requeued: int = 0
 
 
-def _stamp(sessions: sessionmaker[Any], where: ColumnElement[bool], now: Any) -> list[str]:
-    """Stamp `enqueued_at` on up to MAX_ROWS matching rows and return their ids, atomically."""
+def _stamp(sessions: sessionmaker[Any], where: ColumnElement[bool], now: datetime) -> list[str]:
+    """Stamp up to MAX_ROWS matching rows as enqueued now and return their ids, atomically."""
     with sessions.begin() as session:
         seqs = select(Submission.seq).where(where).order_by(Submission.seq).limit(MAX_ROWS)
         stmt = (update(Submission).where(Submission.seq.in_(seqs.scalar_subquery()), where)
-                .values(enqueued_at=now).returning(Submission.id))
+                .values(enqueued_at=now, enqueue_count=Submission.enqueue_count + 1)
+                .returning(Submission.id))
         return list(session.scalars(stmt))
 
 
-def sweep_once(sessions: sessionmaker[Any], celery: Celery, settings: Settings,
-               broker_redis: redis.Redis | None) -> SweepResult:
-    now = utcnow()
-    stale = now - timedelta(seconds=settings.lease_seconds)
-    result = SweepResult()
-    expired = (Submission.status == "processing") & (Submission.started_at < stale)
+def _give_up(sessions: sessionmaker[Any], expired: ColumnElement[bool], now: datetime,
+             max_attempts: int) -> int:
     with sessions.begin() as session:
-        result.failed = session.execute(
-            update(Submission).where(expired, Submission.attempts >= settings.max_attempts)
+        return int(session.execute(
+            update(Submission).where(expired, Submission.attempts >= max_attempts)
             .values(status="failed", finished_at=now,
-                    error=f"gave up after {settings.max_attempts} attempts: the worker "
-                          "processing it stopped (crash or out of memory)")).rowcount
+                    error=f"gave up after {max_attempts} attempts: the worker processing it "
+                          "stopped (crash or out of memory)")).rowcount)
+
+
+def _lost_before(wait: timedelta, now: datetime) -> ColumnElement[datetime]:
+    """The enqueue time before which a message not yet consumed counts as lost: `wait`,
+    doubled for every copy already sent, at most 16 times."""
+    steps = [(Submission.enqueue_count <= n, now - wait * 2 ** (n - 1)) for n in range(1, 5)]
+    return case(*steps, else_=now - wait * 16)
+
+
+def sweep_once(sessions: sessionmaker[Any], celery: Celery, settings: Settings,
+               broker_redis: redis.Redis | None, now: datetime | None = None) -> SweepResult:
+    now = now or utcnow()
+    stale = now - timedelta(seconds=settings.lease_seconds)
+    expired = (Submission.status == "processing") & (Submission.started_at < stale)
+    result = SweepResult(failed=_give_up(sessions, expired, now, settings.max_attempts))
     depth = queue_depth(broker_redis, settings.queue)
     if depth is None:
         log.warning("broker unreachable; nothing re-enqueued this pass")
         return result
-    quiet = now - timedelta(seconds=settings.requeue_after)
-    long_quiet = now - timedelta(seconds=10 * settings.requeue_after)
-    waiting = (Submission.status == "queued") & (
-        Submission.enqueued_at < (quiet if depth == 0 else long_quiet))
-    ids = _stamp(sessions, (expired & (Submission.enqueued_at < stale)) | waiting, now)
+    consumed = Submission.started_at.is_not(None) & (Submission.started_at > Submission.enqueued_at)
+    unfinished = expired | (Submission.status == "queued")
+    wait = timedelta(seconds=settings.requeue_after * (1 if depth == 0 else 10))
+    lost = ~consumed & (Submission.enqueued_at < _lost_before(wait, now))
+    ids = _stamp(sessions, unfinished & (consumed | lost), now)
     if ids:
         enqueue(celery, ids, settings.queue)
     result.requeued = len(ids)

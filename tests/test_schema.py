@@ -1,0 +1,60 @@
+"""Alembic migrations: an empty database upgrades to the models' schema on SQLite and
+PostgreSQL, autogenerate finds no difference, and production refuses a database behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from shared.db import Base, make_engine
+from shared.errors import ConfigError
+from shared.schema import BASELINE, current, ensure_current, head, upgrade
+
+
+def assert_models_match(url: str) -> None:
+    engine = make_engine(url)
+    assert upgrade(engine) == head() == current(engine)
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(
+            connection, opts={"compare_type": True}), Base.metadata)
+    assert diff == [], diff
+
+
+def test_sqlite_upgrades_from_empty_to_the_models(tmp_path: Path) -> None:
+    assert_models_match(f"sqlite:///{tmp_path / 'm.db'}")
+
+
+@pytest.mark.postgres
+def test_postgres_upgrades_from_empty_to_the_models(pg_url: str) -> None:
+    assert_models_match(pg_url)
+
+
+def test_upgrade_twice_is_a_no_op(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    assert upgrade(engine) == upgrade(engine) == head()
+
+
+def test_a_database_made_before_migrations_is_adopted(tmp_path: Path) -> None:
+    """Releases before Alembic made the baseline tables with create_all and no version."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    Base.metadata.create_all(engine)
+    with engine.begin() as connection:  # the baseline had no enqueue_count
+        connection.exec_driver_sql("ALTER TABLE submissions DROP COLUMN enqueue_count")
+    assert current(engine) is None
+    upgrade(engine)
+    assert current(engine) == head() != BASELINE
+    columns = {c["name"] for c in inspect(engine).get_columns("submissions")}
+    assert "enqueue_count" in columns
+
+
+def test_production_refuses_a_database_that_is_behind(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    with pytest.raises(ConfigError, match="run `cvqueue db upgrade` first"):
+        ensure_current(engine, "production")
+    ensure_current(engine, "development")  # elsewhere it upgrades
+    assert current(engine) == head()
+    ensure_current(engine, "production")
