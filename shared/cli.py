@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.config import Settings
-from shared.errors import ConfigError, CvqError
+from shared.errors import CvqError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="CV intake and classification: generate data, train, serve, submit.")
@@ -131,16 +132,15 @@ def api(
     threads: Annotated[int, typer.Option(min=1, help="Waitress threads.")] = 8,
 ) -> None:
     """Serve the intake API with waitress (a production WSGI server)."""
-    import logging
-
     import waitress
 
     from api import create_app
+    from shared.bootstrap import service_settings
+    from shared.lifecycle import require_free_port, stop_on_sigterm
 
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings.from_env()
-    if not settings.broker_url:
-        raise ConfigError("CVQ_BROKER_URL is not set (cvqueue up starts an embedded Redis)")
+    settings = service_settings()
+    require_free_port(host, port)
+    stop_on_sigterm()  # waitress closes its sockets on KeyboardInterrupt
     waitress.serve(create_app({"SETTINGS": settings}), host=host, port=port, threads=threads,
                    ident="cvqueue")
 
@@ -160,17 +160,15 @@ def sweep(
     once: Annotated[bool, typer.Option(help="One pass, then exit.")] = False,
 ) -> None:
     """Re-enqueue stuck submissions and fail poison ones (run one or more; they cooperate)."""
-    import logging
-
+    from shared.bootstrap import database, service_settings
     from shared.broker import make_celery
-    from shared.db import make_sessions
+    from shared.lifecycle import stop_on_sigterm
     from worker.sweeper import run
 
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings.from_env()
-    if not settings.broker_url:
-        raise ConfigError("CVQ_BROKER_URL is not set (cvqueue up starts an embedded Redis)")
-    run(make_sessions(settings.database_url), make_celery(settings), settings, once=once)
+    settings = service_settings()
+    stop_on_sigterm()
+    with contextlib.suppress(KeyboardInterrupt):  # a pass is one transaction: stop anywhere
+        run(database(settings), make_celery(settings), settings, once=once)
 
 
 @app.command()
@@ -179,23 +177,26 @@ def up(
     port: Annotated[int, typer.Option(help="API port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes to start.")] = 1,
 ) -> None:
-    """Run Redis (embedded if CVQ_BROKER_URL is unset), the API and workers until Ctrl-C."""
+    """Run Redis (embedded if CVQ_BROKER_URL is unset), the API and workers until Ctrl-C or
+    SIGTERM; either stops everything it started."""
     import time
 
+    from shared.lifecycle import stop_on_sigterm
     from shared.stack import LocalStack
 
     settings = Settings.from_env()
     check_artifacts(settings.artifacts)
-    with LocalStack(settings, workers=workers, port=port) as stack:
-        console.print(f"cvqueue is up at {stack.url} (broker {stack.settings.broker_url}); "
-                      "logs in var/log. Ctrl-C stops it.")
-        console.print(f"API key for this session's board: {stack.api_key}")
-        try:
+    stop_on_sigterm()
+    try:
+        with LocalStack(settings, workers=workers, port=port) as stack:
+            console.print(f"cvqueue is up at {stack.url} (broker {stack.settings.broker_url});"
+                          " logs in var/log. Ctrl-C stops it.")
+            console.print(f"API key for this session's board: {stack.api_key}")
             while all(p.poll() is None for p in stack.procs):
-                time.sleep(1)
+                time.sleep(0.5)
             raise CvqError("a child process exited; see var/log")
-        except KeyboardInterrupt:
-            console.print("stopping ...")
+    except KeyboardInterrupt:
+        console.print("stopped")
 
 
 @app.command()
@@ -236,10 +237,12 @@ def demo(
     from dataclasses import replace
 
     from models.generator import generate as make
+    from shared.lifecycle import stop_on_sigterm
     from shared.stack import LocalStack
 
     settings = replace(Settings.from_env(), artifacts=artifacts)
     check_artifacts(artifacts)
+    stop_on_sigterm()
     sample = make(n, seed=20261127)
     items = [{"cv": r["cv"], "position": r["opening_position"], "external_id": f"demo-{i}"}
              for i, r in enumerate(sample)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ from shared.config import Settings
 from shared.embedded import EmbeddedRedis
 from shared.errors import CvqError
 from shared.keys import create_key
+from shared.lifecycle import die_with_parent, require_free_port, shielded
 
 #: The `cvqueue` subcommands the stack runs: the same ones docker-compose.yml runs.
 API_COMMAND = ("api",)
@@ -36,11 +38,11 @@ class LocalStack:
     """`with LocalStack(settings) as stack:` starts everything; leaving stops everything."""
 
     def __init__(self, settings: Settings, workers: int = 1, sweepers: int = 1, port: int = 0,
-                 log_dir: Path = Path("var/log"), run_dir: Path = Path("var/run")) -> None:
+                 log_dir: Path = Path("var/log")) -> None:
         self.settings = settings
         self.workers, self.sweepers = workers, sweepers
         self.port = port or free_port()
-        self.log_dir, self.run_dir = log_dir, run_dir
+        self.log_dir = log_dir
         self.url = f"http://127.0.0.1:{self.port}"
         self.redis: EmbeddedRedis | None = None
         self.api_key = ""
@@ -53,8 +55,11 @@ class LocalStack:
         log = (self.log_dir / f"{name}.log").open("ab")
         self._logs.append(log)
         env = {**os.environ, **self.settings.as_env(), "PYTHONUNBUFFERED": "1"}
+        # Its own process group (stopped as one, pool children included), and SIGTERM from
+        # the kernel should this process die without stopping it.
         proc = subprocess.Popen([sys.executable, *args], env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=die_with_parent)
         self.procs.append(proc)
         return proc
 
@@ -64,8 +69,18 @@ class LocalStack:
         return proc
 
     def start(self, ready_timeout: float = 60) -> LocalStack:
+        """Start everything; whatever fails or interrupts the start stops what was started."""
+        require_free_port("127.0.0.1", self.port)
+        try:
+            self._start(ready_timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self, ready_timeout: float) -> None:
         if not self.settings.broker_url:
-            self.redis = EmbeddedRedis(self.run_dir)
+            self.redis = EmbeddedRedis()
             self.settings = replace(self.settings, broker_url=self.redis.url)
         # The schema exists before any child starts; a board key for this stack's clients.
         self.api_key = create_key(database(self.settings),
@@ -80,15 +95,19 @@ class LocalStack:
         deadline = time.monotonic() + ready_timeout
         while not client.ready():
             if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs):
-                self.stop()
                 raise CvqError(f"the API did not become ready; see {self.log_dir}/api.log")
             time.sleep(0.2)
-        return self
 
     def client(self) -> Client:
         return Client(self.url, self.api_key)
 
     def stop(self, timeout: float = 30) -> None:
+        """SIGTERM to every process group (workers finish or hand back their batch), SIGKILL
+        to what is left after `timeout`, then the embedded Redis."""
+        with shielded():
+            self._stop(timeout)
+
+    def _stop(self, timeout: float) -> None:
         for proc in self.procs:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -99,6 +118,8 @@ class LocalStack:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # a pool child that outlived its parent
         self.procs.clear()
         self.worker_procs.clear()
         for log in self._logs:
