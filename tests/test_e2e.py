@@ -97,9 +97,11 @@ def test_two_workers_share_one_queue(settings: Settings, redis_url: str, pg_url:
 
 def test_embedded_redis_when_no_broker_is_configured(settings: Settings, tmp_path: Path) -> None:
     s = replace(settings, broker_url="", worker_pool="solo")
-    with LocalStack(s, log_dir=tmp_path / "log", run_dir=tmp_path / "run") as stack:
+    with LocalStack(s, log_dir=tmp_path / "log") as stack:
         assert stack.settings.broker_url.startswith("redis+socket://")
         client = stack.client()
         results = client.wait([client.submit(i) for i in items(3, seed=5)], timeout=240)
         check_done(client, results, {"Accepted", "Rejected"})
+        folder = stack.redis.folder if stack.redis else None
     exactly_once(s.database_url, 3)
+    assert folder is not None and not folder.exists(), "the embedded Redis left its folder"
