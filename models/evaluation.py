@@ -74,7 +74,8 @@ def markdown_report(scores: list[Scores], best: str, labels: list[str], info: di
     lines = [
         "# cvqueue training report", "",
         f"- data: `{info['data']}` ({info['n_records']} records, sha256 `{info['data_sha256'][:12]}`)",
-        f"- split: stratified 80/20, seed {info['seed']} ({info['n_test']} held-out records)",
+        f"- split: stratified, seed {info['seed']} ({info['n_test']} of {info['n_records']} "
+        "records held out)",
         f"- features: {info['features']}",
         f"- embedding: {info['embedding_model']} ({info['embedding_seconds']:.1f} s)",
         f"- best by macro-F1: **{best}**", "",
@@ -97,5 +98,8 @@ def markdown_report(scores: list[Scores], best: str, labels: list[str], info: di
         c = best_scores.per_class[label]
         lines.append(f"| {label} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} "
                      f"| {c['support']} |")
+    if info.get("adaptations"):
+        lines += ["", "## Adapted to a small data set", ""]
+        lines += [f"- {note}" for note in info["adaptations"]]
     lines += ["", "![confusion matrices](confusion_matrix.png)", ""]
     return "\n".join(lines)

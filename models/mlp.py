@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,31 +35,29 @@ class MlpClassifier:
         self.epochs_trained = 0
 
     def fit(self, x: np.ndarray, y: np.ndarray, seed: int = 42, max_epochs: int = 200,
-            patience: int = 12) -> MlpClassifier:
-        """Adam with early stopping on a stratified 10% validation slice of `x`."""
+            patience: int = 12, validation: int = 0, fixed_epochs: int = 60) -> MlpClassifier:
+        """Adam with early stopping on a stratified slice of `validation` records of `x`;
+        with `validation=0` (too few records per class for one), `fixed_epochs` on all."""
         from sklearn.model_selection import train_test_split
 
         torch.manual_seed(seed)
-        x_fit, x_val, y_fit, y_val = train_test_split(
-            x, y, test_size=0.1, random_state=seed, stratify=y)
-        xt, yt = torch.from_numpy(x_fit), torch.from_numpy(y_fit).long()
-        xv, yv = torch.from_numpy(x_val), torch.from_numpy(y_val).long()
-        opt = torch.optim.Adam(self.net.parameters(), lr=1e-3, weight_decay=1e-4)
-        loss_fn = nn.CrossEntropyLoss()
-        generator = torch.Generator().manual_seed(seed)
-        best_loss, best_state, stale = float("inf"), None, 0
-        for epoch in range(max_epochs):
-            self.net.train()
-            for idx in torch.randperm(len(xt), generator=generator).split(128):
-                opt.zero_grad()
-                loss_fn(self.net(xt[idx]), yt[idx]).backward()
-                opt.step()
+        if not validation:
+            for _ in self._train(x, y, fixed_epochs, seed):
+                pass
+            self.epochs_trained = fixed_epochs
             self.net.eval()
+            return self
+        x_fit, x_val, y_fit, y_val = train_test_split(
+            x, y, test_size=validation, random_state=seed, stratify=y)
+        xv, yv = torch.from_numpy(x_val), torch.from_numpy(y_val).long()
+        loss_fn = nn.CrossEntropyLoss()
+        best_loss, best_state, stale = float("inf"), None, 0
+        for epoch, net in enumerate(self._train(x_fit, y_fit, max_epochs, seed)):
             with torch.no_grad():
-                val_loss = float(loss_fn(self.net(xv), yv))
+                val_loss = float(loss_fn(net(xv), yv))
             if val_loss < best_loss - 1e-4:
                 best_loss, stale, self.epochs_trained = val_loss, 0, epoch + 1
-                best_state = {k: v.clone() for k, v in self.net.state_dict().items()}
+                best_state = {k: v.clone() for k, v in net.state_dict().items()}
             else:
                 stale += 1
                 if stale >= patience:
@@ -67,6 +66,22 @@ class MlpClassifier:
             self.net.load_state_dict(best_state)
         self.net.eval()
         return self
+
+    def _train(self, x: np.ndarray, y: np.ndarray, epochs: int, seed: int
+               ) -> Iterator[nn.Sequential]:
+        """Train epoch by epoch, yielding the network in eval mode after each one."""
+        xt, yt = torch.from_numpy(x), torch.from_numpy(y).long()
+        opt = torch.optim.Adam(self.net.parameters(), lr=1e-3, weight_decay=1e-4)
+        loss_fn = nn.CrossEntropyLoss()
+        generator = torch.Generator().manual_seed(seed)
+        for _ in range(epochs):
+            self.net.train()
+            for idx in torch.randperm(len(xt), generator=generator).split(128):
+                opt.zero_grad()
+                loss_fn(self.net(xt[idx]), yt[idx]).backward()
+                opt.step()
+            self.net.eval()
+            yield self.net
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         self.net.eval()

@@ -18,6 +18,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.svm import LinearSVC
 
 from models import artifacts as art
+from models import smalldata
 from models.data import LabelledData, load_labelled, record_id
 from models.embedder import Embedder
 from models.evaluation import Scores, markdown_report, plot_confusions, score
@@ -28,7 +29,6 @@ from shared.errors import DataError
 from shared.version import CODE_VERSION
 
 SEED = 42
-TEST_SIZE = 0.2
 
 
 @dataclass
@@ -38,17 +38,6 @@ class TrainResult:
     scores: list[Scores]
     ceiling: float | None
     embedding_seconds: float
-
-
-def check_splittable(data: LabelledData) -> None:
-    counts = {c: data.labels.count(c) for c in data.classes}
-    rare = [c for c, n in counts.items() if n < 2]
-    if rare:
-        raise DataError(f"class {rare[0]!r} has a single record; each class needs at least 2 "
-                        "for a stratified split")
-    if int(len(data.labels) * TEST_SIZE) < len(counts):
-        raise DataError(f"{len(data.labels)} records are too few for a 20% test split over "
-                        f"{len(counts)} classes")
 
 
 def choose_features(data: LabelledData, wanted: str) -> tuple[Requirements | None, str]:
@@ -73,15 +62,24 @@ def fit_classifiers(x: np.ndarray, y: np.ndarray, n_classes: int,
     makers = {
         "random_forest": lambda: RandomForestClassifier(
             n_estimators=100, n_jobs=-1, random_state=seed).fit(x, y),
-        "svm": lambda: CalibratedClassifierCV(
-            LinearSVC(C=1.0, random_state=seed), cv=5).fit(x, y),
+        "svm": lambda: calibrated_svm(x, y, seed),
         "mlp": lambda: MlpClassifier(MlpShape(
-            input_dim=x.shape[1], hidden=256, n_classes=n_classes, dropout=0.3)).fit(x, y, seed),
+            input_dim=x.shape[1], hidden=256, n_classes=n_classes, dropout=0.3)).fit(
+                x, y, seed, validation=smalldata.validation_size(y)),
     }
     for name, make in makers.items():
         started = time.perf_counter()
         fitted[name] = (make(), time.perf_counter() - started)
     return fitted
+
+
+def calibrated_svm(x: np.ndarray, y: np.ndarray, seed: int) -> CalibratedClassifierCV:
+    """A linear SVM with probabilities (sigmoid calibration), as many folds as data allows."""
+    folds = smalldata.calibration_folds(y)
+    everything = np.arange(len(y))
+    # Below 2 folds, one "split" that fits and calibrates on all the training records.
+    cv: Any = folds if folds >= 2 else [(everything, everything)]
+    return CalibratedClassifierCV(LinearSVC(C=1.0, random_state=seed), cv=cv).fit(x, y)
 
 
 def write_artifacts(stage: Path, data: LabelledData, labels: list[str], embeddings: np.ndarray,
@@ -118,7 +116,7 @@ def train(data_path: Path, out: Path, text_field: str = "cv", label_field: str =
           features: str = "auto", seed: int = SEED, progress: bool = True,
           embedder: Embedder | None = None) -> TrainResult:
     data = load_labelled(data_path, text_field, label_field)
-    check_splittable(data)
+    n_test = smalldata.test_size(data.labels)
     requirements, features = choose_features(data, features)
     labels = data.classes
     y = np.array([labels.index(label) for label in data.labels])
@@ -128,7 +126,7 @@ def train(data_path: Path, out: Path, text_field: str = "cv", label_field: str =
     embedding_seconds = time.perf_counter() - started
     x = featurize(embeddings, data.texts, positions_of(data.records), requirements)
     train_idx, test_idx = train_test_split(
-        np.arange(len(y)), test_size=TEST_SIZE, random_state=seed, stratify=y)
+        np.arange(len(y)), test_size=n_test, random_state=seed, stratify=y)
     fitted = fit_classifiers(x[train_idx], y[train_idx], len(labels), seed)
     scores = [score(name, labels, y[test_idx], model.predict_proba(x[test_idx]).argmax(axis=1),
                     seconds) for name, (model, seconds) in fitted.items()]
@@ -145,6 +143,7 @@ def train(data_path: Path, out: Path, text_field: str = "cv", label_field: str =
             "embedding_seconds": embedding_seconds, "features": features,
             "text_field": text_field, "label_field": label_field, "ceiling_accuracy": ceiling,
             "baseline_embedding_only": [b.to_json() for b in baseline],
+            "adaptations": smalldata.adaptations(len(y), n_test, y[train_idx]),
             "test_ids": [record_id(data.texts[i], data.labels[i], int(i)) for i in test_idx]}
     with art.staged_folder(out) as stage:
         if requirements is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -23,13 +24,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def one_line_errors(func: F) -> F:
+    """Every error is one line on stderr and exit code 2; an unexpected one names its type
+    (`CVQ_DEBUG=1` shows the traceback instead)."""
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except CvqError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            raise typer.Exit(2) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("CVQ_DEBUG") == "1":
+                raise
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            print(f"error: unexpected {type(exc).__name__}: {first}", file=sys.stderr)
+        raise typer.Exit(2)
     return wrapper  # type: ignore[return-value]
 
 
