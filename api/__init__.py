@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import errors
-from api.auth import authenticate
+from api.health import health
 from api.limits import Limits
 from api.references import ReferenceStore
-from api.routes import bp
-from api.services import Services
+from api.resources import Resources
+from api.views import v1
 from shared.bootstrap import database
-from shared.broker import make_celery
+from shared.broker import make_celery, redis_for
 from shared.config import Settings
 
 
@@ -24,11 +25,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     settings: Settings = app.config.get("SETTINGS") or Settings.from_env()
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["cvqueue"] = Services(
-        settings=settings, sessions=database(settings),
-        celery=make_celery(settings), references=ReferenceStore(settings.artifacts),
-        limits=Limits(settings))
+    if settings.proxy_hops:  # client addresses (for rate limits) from X-Forwarded-For
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops,  # type: ignore[method-assign]
+                                x_proto=settings.proxy_hops)
+    broker = redis_for(settings.broker_url)
+    app.extensions["cvqueue"] = Resources(
+        settings=settings, sessions=database(settings), celery=make_celery(settings),
+        broker=broker, references=ReferenceStore(settings.artifacts),
+        limits=Limits(settings, broker))
     errors.register(app)
-    app.before_request(authenticate)
-    app.register_blueprint(bp)
+    app.register_blueprint(health)
+    app.register_blueprint(v1)
     return app

@@ -5,26 +5,32 @@ from __future__ import annotations
 from flask import g, request
 
 from api.errors import ApiError
-from api.services import services
+from api.resources import resources
 from shared.keys import board_for_key
 
 
+def _unauthorized(message: str) -> ApiError:
+    error = ApiError(401, "unauthorized", message)
+    error.headers["WWW-Authenticate"] = "Bearer"
+    return error
+
+
 def authenticate() -> None:
-    if not request.path.startswith("/v1/"):
-        return
-    header = request.headers.get("Authorization", "")
-    scheme, _, key = header.partition(" ")
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
-        error = ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>'")
-        error.headers["WWW-Authenticate"] = "Bearer"
-        raise error
-    board_id = board_for_key(services().sessions, key.strip())
-    if board_id is None:
-        error = ApiError(401, "unauthorized", "invalid or revoked API key")
-        error.headers["WWW-Authenticate"] = "Bearer"
-        raise error
-    g.board_id = board_id
-    services().limits.check_rate(board_id)
+        raise _unauthorized("missing API key: send 'Authorization: Bearer <key>'")
+    found = board_for_key(resources().sessions, key.strip())
+    if found is None:
+        raise _unauthorized("invalid or revoked API key")
+    g.board_id = found
+
+
+def limit_address() -> None:
+    resources().limits.check_address(request.remote_addr or "unknown")
+
+
+def limit_board() -> None:
+    resources().limits.check_board(board_id())
 
 
 def board_id() -> int:

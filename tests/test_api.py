@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from api import create_app
-from api.services import services
+from api.resources import resources
 from shared.config import Settings
 from shared.db import Submission
 from shared.keys import create_key
@@ -25,7 +25,7 @@ def app(settings: Settings) -> Iterator[Flask]:
 
 @pytest.fixture()
 def api_key(app: Flask) -> str:
-    return create_key(services(app).sessions, "board-a")
+    return create_key(resources(app).sessions, "board-a")
 
 
 @pytest.fixture()
@@ -36,7 +36,7 @@ def client(app: Flask, api_key: str) -> FlaskClient:
 
 
 def count_rows(app: Flask) -> int:
-    with services(app).sessions() as session:
+    with resources(app).sessions() as session:
         return int(session.scalar(select(func.count()).select_from(Submission)) or 0)
 
 
@@ -114,7 +114,7 @@ def test_body_over_the_size_limit_is_413(settings: Settings) -> None:
     from dataclasses import replace
 
     app = create_app({"SETTINGS": replace(settings, max_body_bytes=1000), "TESTING": True})
-    key = create_key(services(app).sessions, "board-b")
+    key = create_key(resources(app).sessions, "board-b")
     body = err(app.test_client().post("/v1/submissions", json={"cv": "x" * 2000},
                                       headers={"Authorization": f"Bearer {key}"}), 413)
     assert body["error"]
@@ -193,7 +193,7 @@ def test_submit_with_broker_down_still_accepts(settings: Settings) -> None:
     from dataclasses import replace
 
     app = create_app({"SETTINGS": replace(settings, broker_url="redis://127.0.0.1:1/0")})
-    key = create_key(services(app).sessions, "board-b")
+    key = create_key(resources(app).sessions, "board-b")
     r = app.test_client().post("/v1/submissions", json={"cv": "x"},
                                headers={"Authorization": f"Bearer {key}"})
     assert r.status_code == 202

@@ -193,7 +193,7 @@ def test_database_down_at_submit_is_503_and_enqueues_nothing(settings: Settings,
                                                              own_redis: RedisServer,
                                                              pg_url: str) -> None:
     from api import create_app
-    from api.services import services
+    from api.resources import resources
     from shared.keys import create_key
 
     parts = urlsplit(pg_url)
@@ -202,12 +202,12 @@ def test_database_down_at_submit_is_503_and_enqueues_nothing(settings: Settings,
     s = replace(settings, broker_url=own_redis.url, database_url=via_proxy)
     try:
         app = create_app({"SETTINGS": s})
-        key = create_key(services(app).sessions, "board")
+        key = create_key(resources(app).sessions, "board")
         client = app.test_client()
         client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
         assert client.post("/v1/submissions", json={"cv": "ok"}).status_code == 202
         proxy.cut()
-        services(app).sessions.kw["bind"].dispose()  # drop pooled connections: a real outage
+        resources(app).sessions.kw["bind"].dispose()  # drop pooled connections: a real outage
         r = client.post("/v1/submissions/batch", json=[{"cv": "a"}, {"cv": "b"}])
         assert r.status_code == 503 and r.is_json
         assert r.headers["Retry-After"] and "database" in r.get_json()["message"]

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api import create_app
-from api.services import services
+from api.resources import resources
 from shared.config import Settings
 from shared.keys import create_key
 
@@ -37,7 +37,7 @@ def check(response: Any) -> None:
 
 def make_app(settings_: Settings) -> tuple[Flask, dict[str, str]]:
     app = create_app({"SETTINGS": settings_, "TESTING": True})
-    key = create_key(services(app).sessions, "fuzz")
+    key = create_key(resources(app).sessions, "fuzz")
     return app, {"Authorization": f"Bearer {key}"}
 
 

@@ -1,10 +1,12 @@
-"""What the API process holds: settings, database sessions, the Celery producer, references."""
+"""What the API process holds, built once in `create_app`: settings, database sessions, the
+Celery producer, the broker's Redis, the limits, the reference records."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from celery import Celery
 from flask import Flask, current_app
 from sqlalchemy.orm import sessionmaker
@@ -15,13 +17,14 @@ from shared.config import Settings
 
 
 @dataclass
-class Services:
+class Resources:
     settings: Settings
     sessions: sessionmaker[Any]
     celery: Celery
+    broker: redis.Redis | None
     references: ReferenceStore
     limits: Limits
 
 
-def services(app: Flask | None = None) -> Services:
+def resources(app: Flask | None = None) -> Resources:
     return (app or current_app).extensions["cvqueue"]  # type: ignore[no-any-return]
