@@ -8,7 +8,7 @@ import numpy as np
 
 from models import artifacts as art
 from models.data import load_labelled
-from models.evaluation import Scores, score
+from models.report import Scores, score
 from models.runtime import ModelRuntime
 from models.train import positions_of
 from shared.errors import DataError

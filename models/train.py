@@ -21,10 +21,10 @@ from models import artifacts as art
 from models import smalldata
 from models.data import LabelledData, load_labelled, record_id
 from models.embedder import Embedder
-from models.evaluation import Scores, markdown_report, plot_confusions, score
 from models.features import FEATURE_SETS, POSITION_FIELD, Requirements, featurize
 from models.generator import rule_ceiling
 from models.mlp import MlpClassifier, MlpShape
+from models.report import Scores, markdown_report, plot_confusions, score
 from shared.errors import DataError
 from shared.version import CODE_VERSION
 

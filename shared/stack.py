@@ -14,13 +14,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
-from shared.bootstrap import database
 from shared.client import Client
 from shared.config import Settings
+from shared.db import make_engine, make_sessions
 from shared.embedded import EmbeddedRedis
 from shared.errors import CvqError
 from shared.keys import create_key
 from shared.lifecycle import die_with_parent, require_free_port, shielded
+from shared.schema import upgrade
 
 #: The `cvqueue` subcommands the stack runs: the same ones docker-compose.yml runs.
 API_COMMAND = ("api",)
@@ -82,8 +83,10 @@ class LocalStack:
         if not self.settings.broker_url:
             self.redis = EmbeddedRedis()
             self.settings = replace(self.settings, broker_url=self.redis.url)
-        # The schema exists before any child starts; a board key for this stack's clients.
-        self.api_key = create_key(database(self.settings),
+        # Migrations run before any child starts (children refuse an old schema in
+        # production); then a board key for this stack's clients.
+        upgrade(make_engine(self.settings.database_url))
+        self.api_key = create_key(make_sessions(self.settings.database_url),
                                   f"local-{uuid.uuid4().hex[:8]}")
         self._spawn("api", ["-m", "shared.cli", *API_COMMAND, "--host", "127.0.0.1",
                             "--port", str(self.port)])

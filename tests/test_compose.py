@@ -32,8 +32,17 @@ def test_services_and_health_checks() -> None:
         assert env["CVQ_DATABASE_URL"].startswith("postgresql")
         assert env["CVQ_BROKER_URL"].startswith("redis://redis:")
         assert any(v.startswith("artifacts:") for v in services[name]["volumes"])
-        assert set(services[name]["depends_on"]) == {"redis", "postgres"}
+        assert set(services[name]["depends_on"]) == {"redis", "postgres", "migrate"}
+        assert services[name]["depends_on"]["migrate"]["condition"] == \
+            "service_completed_successfully"
     assert "ports" not in services["worker"]  # scalable: --scale worker=N
+
+
+def test_migrations_run_before_the_services() -> None:
+    services = compose()["services"]
+    assert services["migrate"]["command"] == ["cvqueue", "db", "upgrade"]
+    assert services["migrate"]["environment"]["CVQ_ENV"] == "production"
+    assert "migrate" in services["sweeper"]["depends_on"]
 
 
 def test_commands_are_the_ones_the_tests_run() -> None:

@@ -58,3 +58,26 @@ def test_production_refuses_a_database_that_is_behind(tmp_path: Path) -> None:
     ensure_current(engine, "development")  # elsewhere it upgrades
     assert current(engine) == head()
     ensure_current(engine, "production")
+
+
+@pytest.mark.postgres
+def test_db_commands_and_production_refusal_through_the_cli(pg_url: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    def cvqueue(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "shared.cli", *args], text=True,
+                              capture_output=True, timeout=120,
+                              env={**os.environ, "CVQ_DATABASE_URL": pg_url, **env})
+
+    behind = cvqueue("db", "current")
+    assert behind.returncode == 1 and "database: none" in behind.stdout
+    refused = cvqueue("keys", "list", CVQ_ENV="production", CVQ_BROKER_URL="redis://x:1/0")
+    assert refused.returncode == 2 and "run `cvqueue db upgrade` first" in refused.stderr
+    assert refused.stderr.count("\n") == 1
+    upgraded = cvqueue("db", "upgrade")
+    assert upgraded.returncode == 0 and f"-> {head()}" in upgraded.stdout
+    assert cvqueue("db", "current").returncode == 0
+    assert cvqueue("keys", "list", CVQ_ENV="production",
+                   CVQ_BROKER_URL="redis://x:1/0").returncode == 0

@@ -1,4 +1,4 @@
-"""Scores for one classifier on held-out data, and the human-readable report."""
+"""Held-out scores (accuracy, macro-F1, per class, confusion matrices) and the training report."""
 
 from __future__ import annotations
 

@@ -1,0 +1,93 @@
+"""Operators' commands: keys, db, purge."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from shared.cli.common import admin_database, app, console, one_line_errors
+from shared.config import Settings
+
+keys_app = typer.Typer(help="API keys, one per job board (tenant).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+@one_line_errors
+def keys_create(name: Annotated[str, typer.Option(help="The board's name.")]) -> None:
+    """Create a board and print its key: shown once, stored only as a hash."""
+    from shared.keys import create_key
+
+    key = create_key(admin_database(), name)
+    console.print(f"API key for {name} (shown once, store it now):")
+    print(key)
+
+
+@keys_app.command("list")
+@one_line_errors
+def keys_list() -> None:
+    """Boards with their key prefixes; keys themselves are never stored."""
+    from shared.keys import list_boards
+
+    table = Table(title="boards")
+    for column in ("name", "key prefix", "created", "revoked"):
+        table.add_column(column)
+    for b in list_boards(admin_database()):
+        table.add_row(b.name, b.key_prefix + "...", b.created_at.isoformat(timespec="seconds"),
+                      b.revoked_at.isoformat(timespec="seconds") if b.revoked_at else "")
+    console.print(table)
+
+
+@keys_app.command("revoke")
+@one_line_errors
+def keys_revoke(name: Annotated[str, typer.Argument(help="The board's name.")]) -> None:
+    """Revoke a board's key: its requests get 401 from now on."""
+    from shared.keys import revoke
+
+    revoke(admin_database(), name)
+    console.print(f"revoked the key of {name}")
+
+
+db_app = typer.Typer(help="Schema migrations (Alembic).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+@one_line_errors
+def db_upgrade() -> None:
+    """Bring the database in CVQ_DATABASE_URL to this release's schema."""
+    from shared.db import make_engine
+    from shared.schema import current, upgrade
+
+    engine = make_engine(Settings.from_env().database_url)
+    before = current(engine)
+    after = upgrade(engine)
+    console.print(f"database schema: {before or 'empty'} -> {after}")
+
+
+@db_app.command("current")
+@one_line_errors
+def db_current() -> None:
+    """Print the database's schema revision and this release's; exit 1 when behind."""
+    from shared.db import make_engine
+    from shared.schema import current, head
+
+    at, needed = current(make_engine(Settings.from_env().database_url)), head()
+    print(f"database: {at or 'none'}; this release: {needed}")
+    if at != needed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@one_line_errors
+def purge(
+    older_than: Annotated[str, typer.Option(help="Age such as 90d, 12h or 30m.")] = "90d",
+) -> None:
+    """Erase submissions (CV, result, neighbours) older than the retention period."""
+    from shared.retention import parse_age, purge_older_than
+
+    erased = purge_older_than(admin_database(),
+                              parse_age(older_than))
+    console.print(f"erased {erased} submission(s) older than {older_than}")
