@@ -25,6 +25,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     settings: Settings = app.config.get("SETTINGS") or Settings.from_env()
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    # `//v1//x` is a 404, not a redirect whose Location would be built from the Host header.
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
     if settings.proxy_hops:  # client addresses (for rate limits) from X-Forwarded-For
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops,  # type: ignore[method-assign]
                                 x_proto=settings.proxy_hops)

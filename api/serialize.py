@@ -24,7 +24,7 @@ def submission_json(s: Submission) -> dict[str, Any]:
         r = s.result
         body["result"] = {
             "label": r.label, "probabilities": r.probabilities, "classifier": r.classifier,
-            "model_version": r.model_version, "batch_size": r.batch_size,
+            "model_version": r.model_version,
             "neighbours": [{"reference_id": n.reference_id, "similarity": n.similarity,
                             "outcome": n.label, "url": f"/v1/reference/{n.reference_id}"}
                            for n in s.neighbours],

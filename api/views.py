@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from flask import Blueprint, jsonify, request
@@ -29,6 +30,7 @@ v1 = Blueprint("v1", __name__, url_prefix="/v1")
 v1.before_request(limit_address)
 v1.before_request(authenticate)
 v1.before_request(limit_board)
+DIGITS = re.compile(r"[0-9]{1,19}")
 MAX_POLL_IDS = 100
 MAX_LIMIT = 500
 
@@ -155,9 +157,24 @@ def _int_param(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # ASCII digits only: str.isdigit() also accepts superscripts and other scripts' digits.
+    if not DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
         raise bad_request(f"'{name}' must be a whole number from {low} to {high}")
     return int(raw)
+
+
+def _cursor_seq(cursor: str | None) -> int:
+    """A cursor is the id of the last submission seen (opaque: it reveals nothing of the
+    system's volume, unlike a global sequence number); empty or absent: the beginning."""
+    if not cursor:
+        return 0
+    validation.submission_id(cursor)
+    with resources().sessions() as session:
+        seq = session.scalar(select(Submission.seq).where(
+            Submission.id == cursor, Submission.board_id == board_id()))
+    if seq is None:
+        raise bad_request("'after' is not a submission of this board (erased?)")
+    return int(seq)
 
 
 @v1.get("/submissions")
@@ -173,7 +190,7 @@ def list_submissions() -> ResponseReturnValue:
     status = request.args.get("status")
     if status is not None and status not in STATUSES:
         raise bad_request(f"'status' must be one of {', '.join(STATUSES)}")
-    after = _int_param("after", 0, 0, 2**62)
+    after = _cursor_seq(request.args.get("after"))
     limit = _int_param("limit", 100, 1, MAX_LIMIT)
     where = Submission.seq > after
     if status:
@@ -181,8 +198,9 @@ def list_submissions() -> ResponseReturnValue:
     rows = _load(where, order=True, limit=limit + 1)
     page = rows[:limit]
     has_more = len(rows) > limit
+    next_cursor = page[-1].id if page else request.args.get("after", "")
     return jsonify({"items": [submission_json(s) for s in page], "has_more": has_more,
-                    "next_cursor": str(page[-1].seq) if page else str(after)})
+                    "next_cursor": next_cursor})
 
 
 @v1.get("/reference/<reference_id>")

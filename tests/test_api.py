@@ -88,7 +88,15 @@ def err(r: Any, status: int) -> dict[str, Any]:
     ({"json": {"cv": "a\x00b"}}, 400, "NUL"),
     ({"data": '{"cv": "\\ud800"}', "content_type": "application/json"}, 400, "lone surrogate"),
     ({"json": {"cv": "x", "salary": 1}}, 400, "unknown field 'salary'"),
-    ({"json": {"cv": "x", "position": ["a"]}}, 400, "'position' must be a string"),
+    ({"json": {"cv": "x", "position": ["a"]}}, 400, "must be a string or null, not an array"),
+    ({"json": {"cv": "x", "position": 7}}, 400, "'position' must be a string"),
+    ({"json": {"cv": "\u200b\u200d\ufeff"}}, 400, "'cv' contains no letters"),
+    ({"json": {"cv": "😀 🚀 42"}}, 400, "'cv' contains no letters"),
+    ({"json": {"cv": "x", "external_id": ""}}, 400, "'external_id' is empty"),
+    ({"data": '{"cv": 5, "cv": "x"}', "content_type": "application/json"}, 400,
+     "duplicate key 'cv'"),
+    ({"data": '{"cv": "x", "position": 1' + "0" * 5000 + '}',
+      "content_type": "application/json"}, 400, "not valid JSON"),
     ({"json": ["x"]}, 400, "must be a JSON object"),
     ({"data": b'{"cv": "\xff"}', "content_type": "application/json"}, 400, "not UTF-8"),
 ])
@@ -135,9 +143,42 @@ def test_body_over_the_size_limit_is_413(settings: Settings) -> None:
     ("/v1/submissions?ids=" + "0" * 32 + "&limit=3", 400),
     ("/v1/reference/ref-unknown", 404),
     ("/v1/nothing-here", 404),
+    ("/v1/submissions?limit=²", 400),
+    ("/v1/submissions?limit=①", 400),
+    ("/v1/submissions?limit=٣", 400),
+    ("/v1/submissions?limit=" + "9" * 5000, 400),
+    ("/v1/submissions?after=" + "9" * 5000, 400),
+    ("/v1/submissions?after=" + "0" * 32, 400),  # not one of this board's
+    ("/v1/submissions/" + "0" * 32 + "%0A", 400),  # an id with a trailing newline
+    ("/v1//submissions", 404),  # not a redirect built from the Host header
 ])
 def test_bad_ids_and_params(client: FlaskClient, url: str, status: int) -> None:
     err(client.get(url), status)
+
+
+def test_every_response_says_nosniff_and_405_says_allow(client: FlaskClient) -> None:
+    assert client.get("/healthz").headers["X-Content-Type-Options"] == "nosniff"
+    assert client.get("/v1/nothing").headers["X-Content-Type-Options"] == "nosniff"
+    wrong = client.put("/v1/submissions")
+    assert wrong.status_code == 405 and wrong.is_json
+    assert set(wrong.headers["Allow"].split(", ")) >= {"GET", "POST"}
+
+
+def test_a_result_shows_nothing_of_other_boards(app: Flask, client: FlaskClient) -> None:
+    """No batch size (it counted other boards' CVs) and an opaque cursor (a global sequence
+    number revealed the system's volume)."""
+    sid = client.post("/v1/submissions", json={"cv": "a CV"}).get_json()["id"]
+    page = client.get("/v1/submissions?limit=1").get_json()
+    assert page["next_cursor"] == sid
+    from api.serialize import submission_json
+    from shared.db import Neighbour, Result, Submission
+
+    row = Submission(id="f" * 32, board_id=1, status="done", cv="x", attempts=1,
+                     result=Result(label="Accepted", probabilities={"Accepted": 1.0},
+                                   classifier="svm", model_version="v", batch_id="b",
+                                   batch_size=31), neighbours=[Neighbour(
+                                       rank=1, reference_id="r", similarity=0.5, label="A")])
+    assert "batch_size" not in submission_json(row)["result"]
 
 
 def test_wrong_method_is_json(client: FlaskClient) -> None:
@@ -153,7 +194,7 @@ def test_unknown_ids_are_listed_as_missing(client: FlaskClient) -> None:
 def test_cursor_pagination_visits_every_row_once(client: FlaskClient) -> None:
     client.post("/v1/submissions/batch", json=[{"cv": f"c{i}"} for i in range(23)])
     seen: list[str] = []
-    cursor = "0"
+    cursor = ""
     while True:
         page = client.get(f"/v1/submissions?status=queued&limit=5&after={cursor}").get_json()
         seen += [i["id"] for i in page["items"]]

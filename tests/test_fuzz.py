@@ -14,9 +14,18 @@ from api.resources import resources
 from shared.config import Settings
 from shared.keys import create_key
 
+#: Digits of other scripts (superscripts, circled, Arabic-Indic, Devanagari, fullwidth,
+#: mathematical) that str.isdigit() accepts and int() may not: once a 500.
+digit_like = st.text(alphabet="0123456789²³¹⁰⁴⁵①②⑩٠١٢३४５６𝟎𝟏", min_size=1, max_size=8)
+#: Integers past Python's 4,300-digit conversion limit (as text: Python cannot even build
+#: them), in queries and in bodies: once a 500.
+huge_integers = st.integers(min_value=4000, max_value=6000).map(lambda n: "9" * n)
+huge_number_bodies = st.builds(lambda n, where: (
+    b'{"cv": "x", "position": ' + b"9" * n + b"}" if where else
+    b'[{"cv": "x"}, ' + b"9" * n + b"]"), st.integers(4000, 6000), st.booleans())
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
-    | st.text(max_size=50),
+    | st.text(max_size=50) | st.text(alphabet="\u200b\u200d\ufeff😀 ", max_size=5),
     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner,
                                                                 max_size=5),
     max_leaves=20)
@@ -48,7 +57,8 @@ FUZZ = settings(max_examples=60, deadline=None,
 
 @FUZZ
 @given(body=json_values | submission_like | st.lists(submission_like, max_size=4),
-       content_type=content_types, raw=st.binary(max_size=64), use_raw=st.booleans(),
+       content_type=content_types, raw=st.binary(max_size=64) | huge_number_bodies,
+       use_raw=st.booleans(),
        key=st.sampled_from(["", "garbage", None]))
 def test_submit_endpoints(settings: Settings, body: Any, content_type: str, raw: bytes,
                           use_raw: bool, key: str | None) -> None:
@@ -60,11 +70,17 @@ def test_submit_endpoints(settings: Settings, body: Any, content_type: str, raw:
     client = app.test_client()
     for url in ("/v1/submissions", "/v1/submissions/batch"):
         check(client.post(url, data=data, content_type=content_type, headers=headers))
+    if data.startswith(b"{") and len(data) > 2:  # the same object with a key repeated
+        twice = data[:-1] + b', ' + data[1:]
+        check(client.post("/v1/submissions", data=twice, content_type=content_type,
+                          headers=headers))
 
 
 @FUZZ
-@given(submission_id=ids, query=st.dictionaries(st.text(max_size=8), st.text(max_size=40),
-                                                max_size=3),
+@given(submission_id=ids,
+       query=st.dictionaries(st.sampled_from(["limit", "after", "status", "ids"]) | st.text(
+           max_size=8), st.text(max_size=40) | digit_like | huge_integers,
+           max_size=3),
        idem=st.text(max_size=300))
 def test_read_endpoints_and_headers(settings: Settings, submission_id: str,
                                    query: dict[str, str], idem: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery, signals
@@ -12,6 +13,8 @@ from shared.config import Settings
 from worker import context
 from worker.batches import SettlingBatches
 from worker.liveness import Watchdog, shut_down
+
+log = logging.getLogger("cvqueue.worker")
 
 
 def submission_ids(requests: list[SimpleRequest]) -> list[str]:
@@ -26,7 +29,14 @@ def create_worker_app(settings: Settings) -> Celery:
     @celery.task(base=SettlingBatches, name=CLASSIFY_TASK, flush_every=settings.batch_size,
                  flush_interval=settings.batch_wait)
     def classify(requests: list[SimpleRequest]) -> None:
-        context.get(settings).process(submission_ids(requests))
+        ids = submission_ids(requests)
+        try:
+            context.get(settings).process(ids)
+        except Exception as exc:
+            # Not Celery's traceback: a database error's text can carry statement details.
+            # The rows stay `processing` and come back through the sweeper.
+            log.error("batch of %d submission(s) failed: %s; ids: %s", len(ids),
+                      type(exc).__name__, " ".join(ids))
 
     def load_model(**_: Any) -> None:
         context.init(settings)
