@@ -11,16 +11,20 @@ from __future__ import annotations
 import logging
 import math
 import time
+from typing import Any
 
 import redis
 from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.errors import StorageError
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
+from sqlalchemy import func, select
+from sqlalchemy.orm import sessionmaker
 
 from api.errors import ApiError, unavailable
 from shared.broker import queue_depth
 from shared.config import Settings
+from shared.db import Submission
 
 log = logging.getLogger("cvqueue.api")
 
@@ -56,9 +60,38 @@ class Limits:
         error.headers["Retry-After"] = str(max(1, math.ceil(reset - time.time())))
         raise error
 
-    def check_queue(self) -> None:
-        depth = queue_depth(self.broker, self.settings.queue)
-        if depth is not None and depth >= self.settings.max_queue_depth:
+    def check_queue(self, sessions: sessionmaker[Any], board_id: int, incoming: int) -> None:
+        """Admission: each board has its share of the queue, so one board's flood answers
+        that board 429 while the others go on.
+
+        - a board holds at most `max_board_queue` unfinished submissions;
+        - once the queue is half full, at most an equal share of the global limit among
+          the boards with work waiting (this one included);
+        - the queue as a whole holds at most `max_queue_depth` messages (503 for all).
+        The incoming batch counts in full against each limit."""
+        limit, depth = self.settings.max_queue_depth, queue_depth(self.broker, self.settings.queue)
+        if depth is not None and depth + incoming > limit:
             log.warning("backpressure: %d messages queued", depth)
             raise unavailable(f"the queue is full ({depth} waiting); retry later",
                               self.settings.retry_after)
+        mine, boards = waiting(sessions, board_id)
+        share = self.settings.max_board_queue
+        if depth is not None and depth * 2 >= limit:
+            share = min(share, limit // boards)
+        if mine + incoming > share:
+            error = ApiError(429, "board_queue_full", f"this board has {mine} submission(s) "
+                             f"waiting and may have at most {share} now; retry later",
+                             waiting=mine, limit=share)
+            error.headers["Retry-After"] = str(self.settings.retry_after)
+            raise error
+
+
+def waiting(sessions: sessionmaker[Any], board_id: int) -> tuple[int, int]:
+    """This board's unfinished submissions, and how many boards (this one included) have
+    some: one query on the (status, board_id) index."""
+    unfinished = Submission.status.in_(("queued", "processing"))
+    with sessions() as session:
+        per_board = dict(session.execute(
+            select(Submission.board_id, func.count()).where(unfinished)
+            .group_by(Submission.board_id)).tuples().all())
+    return int(per_board.get(board_id, 0)), len(per_board.keys() | {board_id})

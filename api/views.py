@@ -54,7 +54,8 @@ def _persist(items: list[NewSubmission], ids: list[str], body: dict[str, Any],
     handler: 503, nothing accepted."""
     res, board = resources(), board_id()
     rows = [Submission(id=sid, board_id=board, status="queued", cv=i.cv, position=i.position,
-                       external_id=i.external_id) for sid, i in zip(ids, items, strict=True)]
+                       external_id=i.external_id, idempotency_key=idem[0] if idem else None)
+            for sid, i in zip(ids, items, strict=True)]
     try:
         with res.sessions.begin() as session:
             _conflicting_external_id(session, board, items)
@@ -87,7 +88,7 @@ def _accept(items: list[NewSubmission], ids: list[str], body: dict[str, Any],
     idem = idempotency.from_request(request)
     if idem and (stored := idempotency.stored_response(res.sessions, board_id(), *idem)):
         return stored
-    res.limits.check_queue()
+    res.limits.check_queue(res.sessions, board_id(), len(items))
     if winner := _persist(items, ids, body, idem):
         return winner
     _enqueue(ids)

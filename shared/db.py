@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -69,7 +70,8 @@ class IdempotencyRecord(Base):
 
 class Submission(Base):
     __tablename__ = "submissions"
-    __table_args__ = (UniqueConstraint("board_id", "external_id", name="uq_board_external_id"),)
+    __table_args__ = (UniqueConstraint("board_id", "external_id", name="uq_board_external_id"),
+                      Index("ix_submissions_status_board", "status", "board_id"))
 
     seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(32), unique=True, default=new_id)
@@ -78,6 +80,8 @@ class Submission(Base):
     cv: Mapped[str | None] = mapped_column(Text)
     position: Mapped[str | None] = mapped_column(String(200))
     external_id: Mapped[str | None] = mapped_column(String(200))
+    #: The Idempotency-Key it was submitted with: erased with it (see retention.erase).
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -25,7 +25,14 @@ def parse_age(text: str) -> timedelta:
 
 
 def erase(session: Session, where: ColumnElement[bool]) -> int:
-    """Delete matching submissions with their results and neighbours; returns how many."""
+    """Delete matching submissions with their results, neighbours and the idempotency
+    records they were created under (a replay must not answer with an erased id, and the
+    record holds a hash of the body that carried the CV); returns how many."""
+    keys = session.execute(select(Submission.board_id, Submission.idempotency_key).where(
+        where, Submission.idempotency_key.is_not(None)).distinct()).tuples().all()
+    for board, key in keys:
+        session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.board_id == board,
+                                                        IdempotencyRecord.key == key))
     seqs = select(Submission.seq).where(where).scalar_subquery()
     session.execute(delete(Neighbour).where(Neighbour.submission_seq.in_(seqs)))
     session.execute(delete(Result).where(Result.submission_seq.in_(seqs)))

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from api import create_app
 from api.resources import resources
 from shared.config import Settings
-from shared.db import Board, Result, Submission, utcnow
+from shared.db import Board, IdempotencyRecord, Result, Submission, utcnow
 from shared.errors import CvqError
 from shared.keys import create_key, hash_key, revoke
 from shared.retention import parse_age, purge_older_than
@@ -169,6 +169,19 @@ def test_delete_erases_the_cv_and_its_result_and_a_leftover_message_is_harmless(
     with res.sessions() as s:
         assert list(s.scalars(select(Submission.id))) == [keep]
         assert s.scalar(select(func.count()).select_from(Result)) == 0
+
+
+def test_erasure_takes_the_idempotency_record_along(app: Flask) -> None:
+    a = board(app, "a")
+    headers = {"Idempotency-Key": "order-77"}
+    first = a.post("/v1/submissions", json={"cv": "a CV to erase"}, headers=headers)
+    sid = first.get_json()["id"]
+    assert a.delete(f"/v1/submissions/{sid}").status_code == 204
+    with resources(app).sessions() as s:
+        assert s.scalar(select(func.count()).select_from(IdempotencyRecord)) == 0
+    again = a.post("/v1/submissions", json={"cv": "a CV to erase"}, headers=headers)
+    assert again.status_code == 202 and again.get_json()["id"] != sid
+    assert "Idempotent-Replayed" not in again.headers
 
 
 def test_purge_enforces_retention(app: Flask) -> None:

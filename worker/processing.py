@@ -81,16 +81,22 @@ def _rows(claimed: list[Claimed], predictions: list[Prediction], model_version: 
 
 
 def store(sessions: sessionmaker[Any], claimed: list[Claimed], predictions: list[Prediction],
-          model_version: str) -> None:
-    """Results, neighbours and status in one transaction; rows that already have a result
-    (a lease taken over) are left as they are: one result per submission."""
+          model_version: str) -> int:
+    """Results, neighbours and status in one transaction, for the claimed rows that still
+    need one: a row erased meanwhile (its board's DELETE) is skipped, not fatal to its
+    batch-mates, and a row that already has a result (a lease taken over) is left as it is.
+    The rows are locked first (PostgreSQL), so an erase waits for this transaction or
+    happened before it; SQLite serialises writers. Returns how many were stored."""
     with sessions.begin() as session:
         seqs = [c.seq for c in claimed]
+        alive = set(session.scalars(select(Submission.seq).where(Submission.seq.in_(seqs))
+                                    .with_for_update()))
         have = set(session.scalars(select(Result.submission_seq)
                                    .where(Result.submission_seq.in_(seqs))))
-        keep = [(c, p) for c, p in zip(claimed, predictions, strict=True) if c.seq not in have]
+        keep = [(c, p) for c, p in zip(claimed, predictions, strict=True)
+                if c.seq in alive and c.seq not in have]
         if not keep:
-            return
+            return 0
         results, neighbours = _rows([c for c, _ in keep], [p for _, p in keep], model_version)
         session.execute(insert(Result), results)
         if neighbours:
@@ -98,6 +104,10 @@ def store(sessions: sessionmaker[Any], claimed: list[Claimed], predictions: list
         session.execute(update(Submission)
                         .where(Submission.seq.in_([c.seq for c, _ in keep]))
                         .values(status="done", finished_at=utcnow(), error=None))
+    if len(alive) < len(claimed):
+        log.info("%d submission(s) erased while in the batch; stored the others",
+                 len(claimed) - len(alive))
+    return len(keep)
 
 
 def with_retries(action: Callable[[], T], what: str) -> T:
@@ -157,9 +167,8 @@ class BatchProcessor:
                         len(claimed), type(exc).__name__)
             return sum(self.run([c]) for c in claimed)
         version = self.runtime.model_version
-        with_retries(lambda: store(self.sessions, [c for c, _ in pairs],
-                                   [p for _, p in pairs], version), "storing results")
-        return len(pairs)
+        return with_retries(lambda: store(self.sessions, [c for c, _ in pairs],
+                                          [p for _, p in pairs], version), "storing results")
 
     def claim(self, ids: list[str], fresh_only: bool) -> list[Claimed]:
         return with_retries(lambda: claim(self.sessions, ids, self.settings.lease_seconds,
