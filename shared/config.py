@@ -46,6 +46,11 @@ class Settings:
     rate_limit_per_minute: Positive = 600
     #: Requests per minute per client address, checked before the key (so bad keys count).
     rate_limit_per_address: Positive = 1200
+    #: The API's HTTP server (waitress): worker threads, open connections at most, seconds
+    #: an idle connection is kept (see README "Serving").
+    http_threads: Positive = 8
+    http_connection_limit: Positive = 1000
+    http_channel_timeout: Positive = 30
     #: Reverse proxies in front of the API whose X-Forwarded-For to trust (0: none).
     proxy_hops: NonNegative = 0
     #: Unfinished submissions one board may hold (429 past it); see also the fair share.

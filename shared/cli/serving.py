@@ -19,20 +19,19 @@ from shared.errors import CvqError
 def api(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    threads: Annotated[int, typer.Option(min=1, help="Waitress threads.")] = 8,
 ) -> None:
-    """Serve the intake API with waitress (a production WSGI server)."""
-    import waitress
-
+    """Serve the intake API with waitress (threads and limits: CVQ_HTTP_*)."""
     from api import create_app
+    from api.server import make_server
     from shared.bootstrap import service_settings
     from shared.lifecycle import require_free_port, stop_on_sigterm
 
     settings = service_settings()
     require_free_port(host, port)
+    server = make_server(create_app({"SETTINGS": settings}), settings, host, port)
     stop_on_sigterm()  # waitress closes its sockets on KeyboardInterrupt
-    waitress.serve(create_app({"SETTINGS": settings}), host=host, port=port, threads=threads,
-                   ident="cvqueue")
+    print(f"serving on http://{host}:{port}", flush=True)
+    server.run()
 
 
 @app.command()
