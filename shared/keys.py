@@ -51,6 +51,18 @@ def list_boards(sessions: sessionmaker[Any]) -> list[Board]:
         return list(session.scalars(select(Board).order_by(Board.id)))
 
 
+def rotate(sessions: sessionmaker[Any], name: str) -> str:
+    """A new key for an existing board, active or revoked: the old key stops working at
+    once, the board keeps its data (a revoked board gets a way back to read or erase it)."""
+    key = PREFIX + secrets.token_urlsafe(24)
+    with sessions.begin() as session:
+        done = session.execute(update(Board).where(Board.name == name.strip()).values(
+            key_hash=hash_key(key), key_prefix=key[:10], revoked_at=None)).rowcount
+    if not done:
+        raise CvqError(f"no board named {name!r}")
+    return key
+
+
 def revoke(sessions: sessionmaker[Any], name: str) -> None:
     with sessions.begin() as session:
         done = session.execute(update(Board).where(Board.name == name, Board.revoked_at.is_(None))

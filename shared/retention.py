@@ -14,6 +14,7 @@ from shared.db import IdempotencyRecord, Neighbour, Result, Submission, utcnow
 from shared.errors import CvqError
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
+VACUUMED = ("submissions", "results", "neighbours", "idempotency_keys")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
 
@@ -45,4 +46,16 @@ def purge_older_than(sessions: sessionmaker[Any], age: timedelta) -> int:
         erased = erase(session, Submission.created_at < utcnow() - age)
         session.execute(delete(IdempotencyRecord).where(
             IdempotencyRecord.created_at < utcnow() - IDEMPOTENCY_TTL))
+    vacuum(sessions)
     return erased
+
+
+def vacuum(sessions: sessionmaker[Any]) -> None:
+    """PostgreSQL keeps a deleted row's old version (CV text included) on disk until a vacuum
+    reclaims it; autovacuum does within minutes, this does it now. (SQLite's
+    `secure_delete` overwrites deleted content at once: see db.py.)"""
+    engine = sessions.kw["bind"]
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql(f"VACUUM {', '.join(VACUUMED)}")

@@ -197,3 +197,59 @@ def test_purge_enforces_retention(app: Flask) -> None:
     assert a.get(f"/v1/submissions/{new}").status_code == 200
     with pytest.raises(CvqError, match="not like"):
         parse_age("ninety days")
+
+
+@pytest.mark.postgres
+def test_purge_leaves_no_erased_cv_text_in_dead_row_versions(pg_url: str) -> None:
+    """Read the table's raw heap pages: a DELETE leaves the old row version (the CV text)
+    on disk until a vacuum; purge runs that vacuum."""
+    from sqlalchemy import text
+
+    from shared.schema import open_database
+
+    sessions = open_database(pg_url)
+    create_key(sessions, "board")
+    canary = f"CANARY-{uuid.uuid4().hex} Java developer, 6 years"
+    with sessions.begin() as s:
+        s.add(Submission(board_id=1, cv=canary, created_at=utcnow() - timedelta(days=100)))
+
+    def pages_hold_canary() -> bool:
+        with sessions.begin() as s:
+            s.execute(text("CREATE EXTENSION IF NOT EXISTS pageinspect"))
+            blocks = s.scalar(text("SELECT pg_relation_size('submissions') / 8192"))
+            return any(s.scalar(text(
+                "SELECT count(*) FROM heap_page_items(get_raw_page('submissions', :b)) "
+                "WHERE position(convert_to(:c, 'UTF8') in t_data) > 0"),
+                {"b": b, "c": canary}) for b in range(int(blocks or 0)))
+
+    assert pages_hold_canary()
+    from shared.retention import erase
+
+    with sessions.begin() as s:  # what DELETE /v1/submissions/<id> does
+        erase(s, Submission.cv == canary)
+    assert pages_hold_canary(), "PostgreSQL keeps the dead version until a vacuum"
+    purge_older_than(sessions, parse_age("90d"))
+    assert not pages_hold_canary()
+
+
+def test_rotation_voids_the_old_key_and_brings_a_revoked_board_back(app: Flask) -> None:
+    from shared.keys import rotate
+
+    sessions = resources(app).sessions
+    old = create_key(sessions, "rotating")
+    client = app.test_client()
+
+    def status(key: str) -> int:
+        return client.get("/v1/submissions", headers={"Authorization": f"Bearer {key}"}
+                          ).status_code
+
+    sid = client.post("/v1/submissions", json={"cv": "kept across rotation"},
+                      headers={"Authorization": f"Bearer {old}"}).get_json()["id"]
+    revoke(sessions, "rotating")
+    assert status(old) == 401
+    new = rotate(sessions, "rotating")
+    assert status(old) == 401 and status(new) == 200
+    erased = client.delete(f"/v1/submissions/{sid}", headers={"Authorization": f"Bearer {new}"})
+    assert erased.status_code == 204, "a revoked board's data can be erased after rotation"
+    with pytest.raises(CvqError, match="no board named"):
+        rotate(sessions, "nobody")

@@ -83,3 +83,21 @@ def test_worker_refuses_pickled_messages(settings: Settings, redis_url: str,
             time.sleep(0.2)
         text = log.read_text()
     assert "Refusing to deserialize untrusted content of type pickle" in text
+
+
+def test_database_errors_never_carry_the_statements_values(tmp_path: Path) -> None:
+    """Worker failures used to log the SQL parameters of the whole batch (other boards'
+    labels and probabilities, CV text): the engine hides them from every error text."""
+    from sqlalchemy.exc import IntegrityError
+
+    from shared.db import Board
+    from shared.schema import open_database
+
+    sessions = open_database(f"sqlite:///{tmp_path / 'p.db'}")
+    secret = "CANARY-PARAM-5e1d"
+    with sessions.begin() as s:
+        s.add(Board(name=secret, key_hash="h1", key_prefix="p"))
+    with pytest.raises(IntegrityError) as caught, sessions.begin() as s:
+        s.add(Board(name=secret, key_hash="h2", key_prefix="p"))
+    assert secret not in str(caught.value)
+    assert "parameters hidden" in str(caught.value)

@@ -40,6 +40,17 @@ def keys_list() -> None:
     console.print(table)
 
 
+@keys_app.command("rotate")
+@one_line_errors
+def keys_rotate(name: Annotated[str, typer.Argument(help="The board's name.")]) -> None:
+    """Give a board (active or revoked) a new key; the old one stops working now."""
+    from shared.keys import rotate
+
+    key = rotate(admin_database(), name)
+    console.print(f"new API key for {name} (shown once, store it now; the old key is void):")
+    print(key)
+
+
 @keys_app.command("revoke")
 @one_line_errors
 def keys_revoke(name: Annotated[str, typer.Argument(help="The board's name.")]) -> None:
