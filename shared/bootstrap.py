@@ -15,9 +15,28 @@ from shared.schema import open_database
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+class DriverDetailsFilter(logging.Filter):
+    """SQLAlchemy's own warnings (a connection reset in the pool, say) quote the driver's
+    message: host, user, database, sometimes a statement. Keep the logger, level and the
+    exception's type; drop the rest."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            kind = type(record.exc_info[1]).__name__
+            record.msg, record.args = f"{record.getMessage()[:80]} ({kind})", None
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def setup_logging(loglevel: str = "INFO") -> None:
+    logging.basicConfig(level=loglevel, format=LOG_FORMAT)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(DriverDetailsFilter())
+
+
 def service_settings(loglevel: str = "INFO") -> Settings:
     """Settings for a process that talks to the broker (API, worker, sweeper)."""
-    logging.basicConfig(level=loglevel, format=LOG_FORMAT)
+    setup_logging(loglevel)
     settings = Settings.from_env()
     if not settings.broker_url:
         raise ConfigError("CVQ_BROKER_URL is not set (cvqueue up starts an embedded Redis)")

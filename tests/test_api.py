@@ -181,6 +181,19 @@ def test_a_result_shows_nothing_of_other_boards(app: Flask, client: FlaskClient)
     assert "batch_size" not in submission_json(row)["result"]
 
 
+def test_readiness_is_computed_at_most_once_a_second(client: FlaskClient,
+                                                     monkeypatch: Any) -> None:
+    import importlib
+
+    health = importlib.import_module("api.health")  # the package's `health` is the blueprint
+    calls = []
+    real = health._checks
+    monkeypatch.setattr(health, "_checks", lambda res: calls.append(1) or real(res))
+    health._cache.clear()
+    codes = {client.get("/readyz").status_code for _ in range(50)}
+    assert codes == {200} and len(calls) == 1
+
+
 def test_wrong_method_is_json(client: FlaskClient) -> None:
     err(client.delete("/healthz"), 405)
 

@@ -101,3 +101,22 @@ def test_database_errors_never_carry_the_statements_values(tmp_path: Path) -> No
         s.add(Board(name=secret, key_hash="h2", key_prefix="p"))
     assert secret not in str(caught.value)
     assert "parameters hidden" in str(caught.value)
+
+
+def test_library_warnings_lose_the_drivers_details() -> None:
+    import logging
+
+    from shared.bootstrap import DriverDetailsFilter
+
+    try:
+        raise ConnectionError('connection to server at "db.internal" (10.0.0.5), port 5432 '
+                              'failed: FATAL: password authentication failed for user "app"')
+    except ConnectionError:
+        import sys
+
+        record = logging.LogRecord("sqlalchemy.pool.impl.QueuePool", logging.ERROR, __file__, 1,
+                                   "Exception during reset or similar", None, sys.exc_info())
+    DriverDetailsFilter().filter(record)
+    text = logging.Formatter().format(record)
+    assert "db.internal" not in text and "user" not in text
+    assert "Exception during reset or similar (ConnectionError)" in text
