@@ -7,9 +7,10 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import errors
+from api import errors, metrics
 from api.health import health
 from api.limits import Limits
+from api.operators import ops
 from api.references import ReferenceStore
 from api.resources import Resources
 from api.views import v1
@@ -32,11 +33,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops,  # type: ignore[method-assign]
                                 x_proto=settings.proxy_hops)
     broker = redis_for(settings.broker_url)
-    app.extensions["cvqueue"] = Resources(
+    resources = Resources(
         settings=settings, sessions=database(settings), celery=make_celery(settings),
         broker=broker, references=ReferenceStore(settings.artifacts),
         limits=Limits(settings, broker))
+    app.extensions["cvqueue"] = resources
+    app.extensions["cvqueue_metrics"] = metrics.install(app, resources)
     errors.register(app)
     app.register_blueprint(health)
     app.register_blueprint(v1)
+    app.register_blueprint(ops)
     return app

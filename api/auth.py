@@ -6,7 +6,7 @@ from flask import g, request
 
 from api.errors import ApiError
 from api.resources import resources
-from shared.keys import board_for_key
+from shared.keys import KeyHolder, holder_of
 
 
 def _unauthorized(message: str) -> ApiError:
@@ -15,14 +15,29 @@ def _unauthorized(message: str) -> ApiError:
     return error
 
 
-def authenticate() -> None:
+def _holder() -> KeyHolder:
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise _unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    found = board_for_key(resources().sessions, key.strip())
+    found = holder_of(resources().sessions, key.strip())
     if found is None:
         raise _unauthorized("invalid or revoked API key")
-    g.board_id = found
+    return found
+
+
+def authenticate() -> None:
+    """A job board's key: its own submissions, nothing else. An operator key reads no CV."""
+    holder = _holder()
+    if holder.role != "board":
+        raise ApiError(403, "forbidden", "an operator key cannot use the job boards' endpoints")
+    g.board_id = holder.id
+
+
+def authenticate_operator() -> None:
+    """An operator's key: metrics and the dashboard. A job board's key is refused."""
+    if _holder().role != "operator":
+        raise ApiError(403, "forbidden", "this needs an operator key "
+                       "(cvqueue keys create --operator --name NAME)")
 
 
 def limit_address() -> None:

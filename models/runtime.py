@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -80,6 +81,7 @@ class ModelRuntime:
             raise ArtifactError(f"{folder}: {art.EMBEDDINGS} and {art.METADATA} disagree in length")
         self.classifiers = {self.classifier_name: load_classifier(folder, self.classifier_name)}
         self.embedder = embedder or Embedder()
+        self.last_timings: dict[str, float] = {}
 
     def classifier(self, name: str) -> ProbabilisticClassifier:
         if name not in self.classifiers:
@@ -106,10 +108,15 @@ class ModelRuntime:
 
     def predict_batch(self, texts: list[str], k: int = 5,
                       positions: list[str | None] | None = None) -> list[Prediction]:
-        """One encode, one classifier call, one matrix product for the whole batch."""
+        """One encode, one classifier call, one matrix product for the whole batch; the
+        seconds each took are left in `last_timings` (encode, classify_topk)."""
+        started = time.perf_counter()
         embeddings = self.embedder.encode(texts)
+        encoded = time.perf_counter()
         probs = self.probabilities(embeddings, texts, positions)
         idx, sims = self.nearest(embeddings, k)
+        self.last_timings = {"encode": encoded - started,
+                             "classify_topk": time.perf_counter() - encoded}
         return [self._prediction(p, i, s) for p, i, s in zip(probs, idx, sims, strict=True)]
 
     def _prediction(self, probs: np.ndarray, idx: np.ndarray, sims: np.ndarray) -> Prediction:

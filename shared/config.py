@@ -46,6 +46,8 @@ class Settings:
     rate_limit_per_minute: Positive = 600
     #: Requests per minute per client address, checked before the key (so bad keys count).
     rate_limit_per_address: Positive = 1200
+    #: Port on which each worker serves its own Prometheus metrics (0: none).
+    worker_metrics_port: NonNegative = 0
     #: The API's HTTP server (waitress): worker threads, open connections at most, seconds
     #: an idle connection is kept (see README "Serving").
     http_threads: Positive = 8

@@ -41,8 +41,12 @@ class Base(DeclarativeBase):
     pass
 
 
+ROLES = ("board", "operator")
+
+
 class Board(Base):
-    """A job board (tenant) and its API key, stored only as a SHA-256 hash."""
+    """A key holder: a job board (tenant), or an operator (metrics and dashboard, no CV
+    text), with its API key stored only as a SHA-256 hash."""
 
     __tablename__ = "boards"
 
@@ -50,6 +54,7 @@ class Board(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     key_prefix: Mapped[str] = mapped_column(String(12))
+    role: Mapped[str] = mapped_column(String(16), default="board", server_default="board")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

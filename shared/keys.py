@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
@@ -21,29 +22,42 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def create_key(sessions: sessionmaker[Any], name: str) -> str:
-    """A new board with a 192-bit random key; the key itself is returned once, never stored."""
+@dataclass(frozen=True)
+class KeyHolder:
+    id: int
+    role: str
+
+
+def create_key(sessions: sessionmaker[Any], name: str, role: str = "board") -> str:
+    """A new key holder (a board, or an operator) with a 192-bit random key; the key itself
+    is returned once, never stored."""
     name = name.strip()
     if not name or len(name) > 100:
         raise CvqError("a board name must be 1 to 100 characters")
     key = PREFIX + secrets.token_urlsafe(24)
     try:
         with sessions.begin() as session:
-            session.add(Board(name=name, key_hash=hash_key(key), key_prefix=key[:10]))
+            session.add(Board(name=name, key_hash=hash_key(key), key_prefix=key[:10], role=role))
     except IntegrityError:
         raise CvqError(f"a board named {name!r} already exists") from None
     return key
 
 
-def board_for_key(sessions: sessionmaker[Any], key: str) -> int | None:
-    """The active board holding `key`, or None."""
+def holder_of(sessions: sessionmaker[Any], key: str) -> KeyHolder | None:
+    """The active holder of `key`, or None."""
     digest = hash_key(key)
     with sessions() as session:
         board = session.scalar(select(Board).where(Board.key_hash == digest,
                                                    Board.revoked_at.is_(None)))
     if board is None or not hmac.compare_digest(board.key_hash, digest):
         return None
-    return board.id
+    return KeyHolder(board.id, board.role)
+
+
+def board_for_key(sessions: sessionmaker[Any], key: str) -> int | None:
+    """The active job board holding `key`, or None (operators' keys included)."""
+    holder = holder_of(sessions, key)
+    return holder.id if holder and holder.role == "board" else None
 
 
 def list_boards(sessions: sessionmaker[Any]) -> list[Board]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from celery import Celery, signals
@@ -10,7 +11,7 @@ from celery_batches import SimpleRequest
 
 from shared.broker import CLASSIFY_TASK, make_celery, queue_depth, redis_for
 from shared.config import Settings
-from worker import context
+from worker import context, metrics
 from worker.batches import SettlingBatches
 from worker.liveness import Watchdog, shut_down
 
@@ -47,7 +48,17 @@ def create_worker_app(settings: Settings) -> Celery:
         signals.worker_init.connect(load_model, weak=False)
     if settings.liveness_seconds:
         watch_liveness(settings)
+    if settings.worker_metrics_port:
+        serve_metrics(settings.worker_metrics_port)
     return celery
+
+
+def serve_metrics(port: int) -> None:
+    """From the main process once it is ready; children's files are retired as they exit."""
+    signals.worker_ready.connect(lambda **_: metrics.serve(port), weak=False)
+    signals.worker_process_shutdown.connect(
+        lambda pid=None, **_: metrics.process_exited(pid or os.getpid()), weak=False)
+    signals.worker_shutdown.connect(lambda **_: metrics.cleanup(), weak=False)
 
 
 def watch_liveness(settings: Settings) -> Watchdog:

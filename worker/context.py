@@ -8,8 +8,11 @@ import time
 from typing import TYPE_CHECKING
 
 from shared.bootstrap import database
+from shared.broker import redis_for
 from shared.config import Settings
 from shared.errors import ConfigError
+from shared.status import start_heartbeat
+from worker.instruments import MODEL
 from worker.processing import BatchProcessor
 
 if TYPE_CHECKING:
@@ -52,7 +55,12 @@ def build(settings: Settings) -> BatchProcessor:
     runtime.warmup()
     log.info("model ready in %.1f s: %s, %d torch thread(s)", time.perf_counter() - started,
              runtime.describe(), settings.threads_per_process)
-    return BatchProcessor(database(settings), runtime, settings)
+    MODEL.labels(runtime.model_version, runtime.classifier_name).set(1)
+    processor = BatchProcessor(database(settings), runtime, settings)
+    start_heartbeat(redis_for(settings.broker_url), settings.queue, lambda: {
+        "model_version": runtime.model_version, "classifier": runtime.classifier_name,
+        "batches": processor.batches})
+    return processor
 
 
 def init(settings: Settings) -> BatchProcessor:

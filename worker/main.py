@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from shared.bootstrap import service_settings
-from worker.app import create_worker_app
+from worker import metrics
 
 
 def run(loglevel: str = "INFO") -> None:
     settings = service_settings(loglevel)
+    metrics.prepare(settings.worker_metrics_port)  # before prometheus_client is imported
+    from worker.app import create_worker_app
+
     celery = create_worker_app(settings)
     concurrency = 1 if settings.worker_pool == "solo" else settings.worker_concurrency
     celery.worker_main(["worker", f"--loglevel={loglevel}", "-Q", settings.queue,

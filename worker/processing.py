@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import ColumnElement, insert, or_, select, update
@@ -24,6 +24,7 @@ from sqlalchemy.orm import sessionmaker
 
 from shared.config import Settings
 from shared.db import Neighbour, Result, Submission, new_id, utcnow
+from worker.instruments import BATCH_SIZE, BATCHES, CVS, LAST_BATCH, STAGE_SECONDS
 
 if TYPE_CHECKING:
     from models.runtime import ModelRuntime, Prediction
@@ -40,6 +41,7 @@ class Claimed:
     cv: str
     position: str | None
     attempts: int
+    created_at: datetime
 
 
 def claim(sessions: sessionmaker[Any], ids: list[str], lease_seconds: int,
@@ -59,11 +61,14 @@ def claim(sessions: sessionmaker[Any], ids: list[str], lease_seconds: int,
     stmt = (update(Submission).where(where)
             .values(status="processing", attempts=Submission.attempts + 1, started_at=now)
             .returning(Submission.seq, Submission.id, Submission.cv, Submission.position,
-                       Submission.attempts))
+                       Submission.attempts, Submission.created_at))
     with sessions.begin() as session:
         rows = session.execute(stmt).all()
-    return [Claimed(seq, sid, cv or "", position, attempts)
-            for seq, sid, cv, position, attempts in rows]
+    for *_, created in rows:
+        waited = (now - (created if created.tzinfo else created.replace(tzinfo=UTC)))
+        STAGE_SECONDS.labels("queued").observe(max(0.0, waited.total_seconds()))
+    return [Claimed(seq, sid, cv or "", position, attempts, created)
+            for seq, sid, cv, position, attempts, created in rows]
 
 
 def _rows(claimed: list[Claimed], predictions: list[Prediction], model_version: str
@@ -132,6 +137,8 @@ def mark_failed_attempt(sessions: sessionmaker[Any], claimed: Claimed, reason: s
                         max_attempts: int) -> None:
     """Back to `queued` for another try, or `failed` once the attempts are used up."""
     final = claimed.attempts >= max_attempts
+    if final:
+        CVS.labels("failed").inc()
     values: dict[str, Any] = {"status": "failed" if final else "queued", "error": reason}
     if final:
         values["finished_at"] = utcnow()
@@ -147,6 +154,7 @@ class BatchProcessor:
     def __init__(self, sessions: sessionmaker[Any], runtime: ModelRuntime,
                  settings: Settings) -> None:
         self.sessions, self.runtime, self.settings = sessions, runtime, settings
+        self.batches = 0
 
     def predict(self, claimed: list[Claimed]) -> list[Prediction]:
         return self.runtime.predict_batch([c.cv for c in claimed], k=self.settings.top_k,
@@ -166,9 +174,14 @@ class BatchProcessor:
             log.warning("batch of %d failed in the model step (%s); retrying one by one",
                         len(claimed), type(exc).__name__)
             return sum(self.run([c]) for c in claimed)
-        version = self.runtime.model_version
-        return with_retries(lambda: store(self.sessions, [c for c, _ in pairs],
-                                          [p for _, p in pairs], version), "storing results")
+        for stage, seconds in self.runtime.last_timings.items():
+            STAGE_SECONDS.labels(stage).observe(seconds)
+        version, started = self.runtime.model_version, time.perf_counter()
+        stored = with_retries(lambda: store(self.sessions, [c for c, _ in pairs],
+                                            [p for _, p in pairs], version), "storing results")
+        STAGE_SECONDS.labels("store").observe(time.perf_counter() - started)
+        CVS.labels("done").inc(stored)
+        return stored
 
     def claim(self, ids: list[str], fresh_only: bool) -> list[Claimed]:
         return with_retries(lambda: claim(self.sessions, ids, self.settings.lease_seconds,
@@ -176,6 +189,9 @@ class BatchProcessor:
 
     def process(self, ids: list[str]) -> int:
         """Fresh rows as one batch; rows tried before (suspects) one at a time."""
+        self.batches += 1
+        BATCHES.inc()
+        BATCH_SIZE.observe(len(ids))
         fresh = self.claim(ids, fresh_only=True)
         done = self.run(fresh) if fresh else 0
         tried = {c.id for c in fresh}
@@ -184,4 +200,5 @@ class BatchProcessor:
                 single = self.claim([submission_id], fresh_only=False)
                 done += self.run(single) if single else 0
         log.info("batch done: %d processed (%d fresh) of %d messages", done, len(fresh), len(ids))
+        LAST_BATCH.set_to_current_time()
         return done

@@ -33,6 +33,7 @@ from sqlalchemy.orm import sessionmaker
 from shared.broker import enqueue, queue_depth, redis_for
 from shared.config import Settings
 from shared.db import Submission, utcnow
+from shared.status import count
 
 log = logging.getLogger("cvqueue.sweeper")
 MAX_ROWS = 5_000
@@ -77,6 +78,7 @@ def sweep_once(sessions: sessionmaker[Any], celery: Celery, settings: Settings,
     stale = now - timedelta(seconds=settings.lease_seconds)
     expired = (Submission.status == "processing") & (Submission.started_at < stale)
     result = SweepResult(failed=_give_up(sessions, expired, now, settings.max_attempts))
+    count(broker_redis, settings.queue, "gave_up", result.failed)
     depth = queue_depth(broker_redis, settings.queue)
     if depth is None:
         log.warning("broker unreachable; nothing re-enqueued this pass")
@@ -89,6 +91,7 @@ def sweep_once(sessions: sessionmaker[Any], celery: Celery, settings: Settings,
     if ids:
         enqueue(celery, ids, settings.queue)
     result.requeued = len(ids)
+    count(broker_redis, settings.queue, "requeued", result.requeued)
     return result
 
 

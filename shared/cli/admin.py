@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -16,12 +16,17 @@ app.add_typer(keys_app, name="keys")
 
 @keys_app.command("create")
 @one_line_errors
-def keys_create(name: Annotated[str, typer.Option(help="The board's name.")]) -> None:
-    """Create a board and print its key: shown once, stored only as a hash."""
+def keys_create(
+    name: Annotated[str, typer.Option(help="The board's (or operator's) name.")],
+    operator: Annotated[bool, typer.Option(
+        help="An operator key: /metrics and the dashboard, no job board's data.")] = False,
+) -> None:
+    """Create a board (or an operator) and print its key: shown once, stored as a hash."""
     from shared.keys import create_key
 
-    key = create_key(admin_database(), name)
-    console.print(f"API key for {name} (shown once, store it now):")
+    key = create_key(admin_database(), name, role="operator" if operator else "board")
+    console.print(f"{'operator' if operator else 'API'} key for {name} (shown once, store it "
+                  "now):")
     print(key)
 
 
@@ -31,11 +36,12 @@ def keys_list() -> None:
     """Boards with their key prefixes; keys themselves are never stored."""
     from shared.keys import list_boards
 
-    table = Table(title="boards")
-    for column in ("name", "key prefix", "created", "revoked"):
+    table = Table(title="key holders")
+    for column in ("name", "role", "key prefix", "created", "revoked"):
         table.add_column(column)
     for b in list_boards(admin_database()):
-        table.add_row(b.name, b.key_prefix + "...", b.created_at.isoformat(timespec="seconds"),
+        table.add_row(b.name, b.role, b.key_prefix + "...",
+                      b.created_at.isoformat(timespec="seconds"),
                       b.revoked_at.isoformat(timespec="seconds") if b.revoked_at else "")
     console.print(table)
 
@@ -102,3 +108,46 @@ def purge(
     erased = purge_older_than(admin_database(),
                               parse_age(older_than))
     console.print(f"erased {erased} submission(s) older than {older_than}")
+
+
+@app.command()
+@one_line_errors
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Queue, throughput, workers and failures; exit code 1 when work waits and no worker is
+    alive (usable from cron or a health check)."""
+    import dataclasses
+    import json
+
+    from shared.broker import redis_for
+    from shared.status import collect
+
+    settings = Settings.from_env()
+    s = collect(admin_database(), redis_for(settings.broker_url), settings.queue)
+    if as_json:
+        print(json.dumps({**dataclasses.asdict(s), "stalled": s.stalled}, indent=2))
+    else:
+        show_status(s)
+    if s.stalled:
+        raise typer.Exit(1)
+
+
+def show_status(s: Any) -> None:
+    counts = ", ".join(f"{k} {s.submissions.get(k, 0)}" for k in
+                       ("queued", "processing", "done", "failed"))
+    messages = "broker unreachable" if s.queue_messages is None else f"{s.queue_messages} message(s)"
+    console.print(f"queue: {messages}; submissions: {counts}")
+    console.print(f"oldest queued: {s.oldest_queued_seconds:.1f} s")
+    console.print(f"throughput: {s.done_last_minute / 60:.2f} CVs/s over the last minute, "
+                  f"{s.done_last_hour / 3600:.2f} CVs/s over the last hour")
+    console.print(f"sweeper: {s.requeued_total} re-enqueued, {s.gave_up_total} given up (total)")
+    console.print(f"workers alive: {len(s.workers)}")
+    for w in s.workers:
+        console.print(f"  {w.name}  model {w.model_version} ({w.classifier})  "
+                      f"beat {w.seconds_ago:.0f} s ago  {w.batches} batch(es)")
+    console.print(f"failures in the last hour: {sum(n for _, n in s.failures_last_hour)}")
+    for reason, n in s.failures_last_hour:
+        console.print(f"  {n} x {reason}")
+    if s.stalled:
+        console.print(f"[bold red]no worker alive while {s.waiting} submission(s) wait[/]")
