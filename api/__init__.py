@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import errors, metrics
+from api.dashboard import dashboard
 from api.health import health
 from api.limits import Limits
 from api.operators import ops
@@ -25,6 +27,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(test_config or {})
     settings: Settings = app.config.get("SETTINGS") or Settings.from_env()
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config.update(SECRET_KEY=settings.secret_key or secrets.token_hex(32),
+                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
+                      SESSION_COOKIE_SECURE=settings.env == "production")
     app.json.sort_keys = False  # type: ignore[attr-defined]
     # `//v1//x` is a 404, not a redirect whose Location would be built from the Host header.
     app.url_map.merge_slashes = False
@@ -43,4 +48,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(health)
     app.register_blueprint(v1)
     app.register_blueprint(ops)
+    app.register_blueprint(dashboard)
     return app

@@ -53,6 +53,9 @@ class Settings:
     http_threads: Positive = 8
     http_connection_limit: Positive = 1000
     http_channel_timeout: Positive = 30
+    #: Signs the dashboard's session cookie; required in production (32+ characters), a
+    #: random one per process elsewhere.
+    secret_key: str = ""
     #: Reverse proxies in front of the API whose X-Forwarded-For to trust (0: none).
     proxy_hops: NonNegative = 0
     #: Unfinished submissions one board may hold (429 past it); see also the fair share.
@@ -96,6 +99,9 @@ class Settings:
                                  "not SQLite")
             if not self.broker_url:
                 raise ValueError("CVQ_BROKER_URL must be set in production")
+            if len(self.secret_key) < 32:
+                raise ValueError("CVQ_SECRET_KEY must be set in production (32 or more "
+                                 "random characters)")
         return self
 
     @property

@@ -89,14 +89,15 @@ class Submission(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 index=True)
     #: When a message for this row was last published (by the API or the sweeper).
     enqueued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                   index=True)
     #: How many messages were published for this row (the sweeper backs off by it).
     enqueue_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
 
     result: Mapped[Result | None] = relationship(back_populates="submission", uselist=False)
     neighbours: Mapped[list[Neighbour]] = relationship(order_by="Neighbour.rank")

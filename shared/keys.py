@@ -54,6 +54,12 @@ def holder_of(sessions: sessionmaker[Any], key: str) -> KeyHolder | None:
     return KeyHolder(board.id, board.role)
 
 
+def is_active_operator(sessions: sessionmaker[Any], holder_id: int) -> bool:
+    with sessions() as session:
+        return session.scalar(select(Board.id).where(
+            Board.id == holder_id, Board.role == "operator", Board.revoked_at.is_(None))) is not None
+
+
 def board_for_key(sessions: sessionmaker[Any], key: str) -> int | None:
     """The active job board holding `key`, or None (operators' keys included)."""
     holder = holder_of(sessions, key)

@@ -88,6 +88,42 @@ def collect(sessions: sessionmaker[Any], broker: redis.Redis | None, queue: str)
         gave_up_total=counter(broker, queue, "gave_up"))
 
 
+@dataclass(frozen=True)
+class Point:
+    at: datetime
+    done: int
+    waiting: int
+
+
+def history(sessions: sessionmaker[Any], hours: int = 6, buckets: int = 36) -> list[Point]:
+    """CVs done per bucket and the queue (queued + processing) at each bucket's end, over the
+    last `hours`, from SQL timestamps: the queue then is the queue now, plus what finished
+    since, minus what arrived since (erased rows are gone from both)."""
+    now = utcnow()
+    start = now - timedelta(hours=hours)
+    width = (now - start) / buckets
+    with sessions() as session:
+        created = [_aware(t) for t in session.scalars(
+            select(Submission.created_at).where(Submission.created_at >= start))]
+        finished = [_aware(t) for t in session.scalars(
+            select(Submission.finished_at).where(Submission.finished_at >= start))]
+        waiting_now = session.scalar(select(func.count()).where(
+            Submission.status.in_(("queued", "processing")))) or 0
+
+    def per_bucket(times: list[datetime]) -> list[int]:
+        counts = [0] * buckets
+        for t in times:
+            counts[min(buckets - 1, int((t - start) / width))] += 1
+        return counts
+
+    arrived, done = per_bucket(created), per_bucket(finished)
+    points, waiting = [], int(waiting_now)
+    for i in reversed(range(buckets)):
+        points.append(Point(start + width * (i + 1), done[i], max(0, waiting)))
+        waiting += done[i] - arrived[i]
+    return points[::-1]
+
+
 # Heartbeats: each worker process writes one key with a time to live; a process that dies
 # (or hangs) stops writing and its key expires.
 

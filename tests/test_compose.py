@@ -61,3 +61,29 @@ def test_commands_are_the_ones_the_tests_run() -> None:
 def test_dockerfile_pins_torch_and_installs_the_project() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert "torch==2.13.0" in text and "pip install ." in text
+
+
+def test_autoscaling_manifest_names_the_real_queue_and_metric() -> None:
+    from api.metrics import QueueCollector
+    from shared.config import Settings
+
+    scaled = yaml.safe_load((ROOT / "deploy" / "keda-scaledobject.yaml").read_text())
+    assert scaled["kind"] == "ScaledObject" and scaled["apiVersion"].startswith("keda.sh/")
+    triggers = {t["type"]: t["metadata"] for t in scaled["spec"]["triggers"]}
+    assert triggers["redis"]["listName"] == Settings().queue
+    assert int(triggers["redis"]["listLength"]) > 0
+    assert "cvqueue_oldest_queued_seconds" in triggers["prometheus"]["query"]
+    import inspect
+
+    assert '"cvqueue_oldest_queued_seconds"' in inspect.getsource(QueueCollector)
+
+
+def test_prometheus_scrapes_the_api_with_a_key_and_every_worker() -> None:
+    services = compose()["services"]
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    api = jobs["cvqueue-api"]
+    assert api["authorization"]["credentials_file"] and api["metrics_path"] == "/metrics"
+    port = int(services["worker"]["environment"]["CVQ_WORKER_METRICS_PORT"])
+    assert jobs["cvqueue-worker"]["dns_sd_configs"][0]["port"] == port
+    assert any("prometheus.yml" in v for v in services["prometheus"]["volumes"])

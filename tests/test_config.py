@@ -25,6 +25,8 @@ def test_reads_typed_values_from_environment() -> None:
     ({"CVQ_ENV": "staging"}, "CVQ_ENV"),
     ({"CVQ_ENV": "production", "CVQ_BROKER_URL": "redis://h"}, "not SQLite"),
     ({"CVQ_ENV": "production", "CVQ_DATABASE_URL": "postgresql://h/db"}, "CVQ_BROKER_URL"),
+    ({"CVQ_ENV": "production", "CVQ_DATABASE_URL": "postgresql://h/db",
+      "CVQ_BROKER_URL": "redis://h", "CVQ_SECRET_KEY": "short"}, "CVQ_SECRET_KEY"),
     ({"CVQ_WORKER_POOL": "gevent"}, "'prefork' or 'solo'"),
 ])
 def test_rejects_bad_or_unsafe_settings(env: dict[str, str], message: str) -> None:

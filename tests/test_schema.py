@@ -77,11 +77,12 @@ def test_db_commands_and_production_refusal_through_the_cli(pg_url: str) -> None
 
     behind = cvqueue("db", "current")
     assert behind.returncode == 1 and "database: none" in behind.stdout
-    refused = cvqueue("keys", "list", CVQ_ENV="production", CVQ_BROKER_URL="redis://x:1/0")
+    production = {"CVQ_ENV": "production", "CVQ_BROKER_URL": "redis://x:1/0",
+                  "CVQ_SECRET_KEY": "s" * 32}
+    refused = cvqueue("keys", "list", **production)
     assert refused.returncode == 2 and "run `cvqueue db upgrade` first" in refused.stderr
     assert refused.stderr.count("\n") == 1
     upgraded = cvqueue("db", "upgrade")
     assert upgraded.returncode == 0 and f"-> {head()}" in upgraded.stdout
     assert cvqueue("db", "current").returncode == 0
-    assert cvqueue("keys", "list", CVQ_ENV="production",
-                   CVQ_BROKER_URL="redis://x:1/0").returncode == 0
+    assert cvqueue("keys", "list", **production).returncode == 0
