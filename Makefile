@@ -30,6 +30,10 @@ demo: install artifacts
 test: install
 	$(BIN)/pytest -q -ra
 
+# The quick subset while working: no real worker processes, no fault injection.
+test-fast: install
+	$(BIN)/pytest -q -ra -m "not e2e and not faults"
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy

@@ -21,9 +21,10 @@ class DriverDetailsFilter(logging.Filter):
     exception's type; drop the rest."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and record.exc_info[1] is not None:
+        if (record.name.startswith("sqlalchemy") and record.exc_info
+                and record.exc_info[1] is not None):
             kind = type(record.exc_info[1]).__name__
-            record.msg, record.args = f"{record.getMessage()[:80]} ({kind})", None
+            record.msg, record.args = f"{record.getMessage()} ({kind})", None
             record.exc_info, record.exc_text = None, None
         return True
 

@@ -105,6 +105,7 @@ def test_database_errors_never_carry_the_statements_values(tmp_path: Path) -> No
 
 def test_library_warnings_lose_the_drivers_details() -> None:
     import logging
+    import sys
 
     from shared.bootstrap import DriverDetailsFilter
 
@@ -112,11 +113,17 @@ def test_library_warnings_lose_the_drivers_details() -> None:
         raise ConnectionError('connection to server at "db.internal" (10.0.0.5), port 5432 '
                               'failed: FATAL: password authentication failed for user "app"')
     except ConnectionError:
-        import sys
-
         record = logging.LogRecord("sqlalchemy.pool.impl.QueuePool", logging.ERROR, __file__, 1,
                                    "Exception during reset or similar", None, sys.exc_info())
     DriverDetailsFilter().filter(record)
     text = logging.Formatter().format(record)
     assert "db.internal" not in text and "user" not in text
     assert "Exception during reset or similar (ConnectionError)" in text
+    try:
+        raise ValueError("a library's own error")
+    except ValueError:
+        other = logging.LogRecord("celery.worker", logging.ERROR, __file__, 1, "kept: %s",
+                                  ("whole message",), sys.exc_info())
+    DriverDetailsFilter().filter(other)
+    assert other.getMessage() == "kept: whole message", "only SQLAlchemy's records change"
+    assert other.exc_info is not None
