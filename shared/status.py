@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import redis
@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
 from shared.broker import queue_depth
-from shared.db import Submission, utcnow
+from shared.db import Submission, as_utc, utcnow
 
 HEARTBEAT_EVERY = 10.0
 HEARTBEAT_TTL = 35
@@ -58,10 +58,6 @@ class Status:
         return not self.workers and (self.waiting > 0 or bool(self.queue_messages))
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def collect(sessions: sessionmaker[Any], broker: redis.Redis | None, queue: str) -> Status:
     now = utcnow()
     with sessions() as session:
@@ -80,7 +76,7 @@ def collect(sessions: sessionmaker[Any], broker: redis.Redis | None, queue: str)
     return Status(
         queue_messages=queue_depth(broker, queue), submissions={k: int(v) for k, v in
                                                                  counts.items()},
-        oldest_queued_seconds=(now - _aware(oldest)).total_seconds() if oldest else 0.0,
+        oldest_queued_seconds=(now - as_utc(oldest)).total_seconds() if oldest else 0.0,
         done_last_minute=int(done[0] or 0), done_last_hour=int(done[1] or 0),
         failures_last_hour=[(reason or "unknown", int(n)) for reason, n in failures],
         workers=workers_alive(broker, queue),
@@ -103,9 +99,9 @@ def history(sessions: sessionmaker[Any], hours: int = 6, buckets: int = 36) -> l
     start = now - timedelta(hours=hours)
     width = (now - start) / buckets
     with sessions() as session:
-        created = [_aware(t) for t in session.scalars(
+        created = [as_utc(t) for t in session.scalars(
             select(Submission.created_at).where(Submission.created_at >= start))]
-        finished = [_aware(t) for t in session.scalars(
+        finished = [as_utc(t) for t in session.scalars(
             select(Submission.finished_at).where(Submission.finished_at >= start))]
         waiting_now = session.scalar(select(func.count()).where(
             Submission.status.in_(("queued", "processing")))) or 0

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import ColumnElement, insert, or_, select, update
@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from shared.config import Settings
-from shared.db import Neighbour, Result, Submission, new_id, utcnow
+from shared.db import Neighbour, Result, Submission, as_utc, new_id, utcnow
 from worker.instruments import BATCH_SIZE, BATCHES, CVS, LAST_BATCH, STAGE_SECONDS
 
 if TYPE_CHECKING:
@@ -65,8 +65,7 @@ def claim(sessions: sessionmaker[Any], ids: list[str], lease_seconds: int,
     with sessions.begin() as session:
         rows = session.execute(stmt).all()
     for *_, created in rows:
-        waited = (now - (created if created.tzinfo else created.replace(tzinfo=UTC)))
-        STAGE_SECONDS.labels("queued").observe(max(0.0, waited.total_seconds()))
+        STAGE_SECONDS.labels("queued").observe(max(0.0, (now - as_utc(created)).total_seconds()))
     return [Claimed(seq, sid, cv or "", position, attempts, created)
             for seq, sid, cv, position, attempts, created in rows]
 
@@ -137,11 +136,10 @@ def mark_failed_attempt(sessions: sessionmaker[Any], claimed: Claimed, reason: s
                         max_attempts: int) -> None:
     """Back to `queued` for another try, or `failed` once the attempts are used up."""
     final = claimed.attempts >= max_attempts
-    if final:
-        CVS.labels("failed").inc()
     values: dict[str, Any] = {"status": "failed" if final else "queued", "error": reason}
     if final:
         values["finished_at"] = utcnow()
+        CVS.labels("failed").inc()
     with sessions.begin() as session:
         session.execute(update(Submission).where(Submission.seq == claimed.seq,
                                                  Submission.status == "processing")
