@@ -26,6 +26,19 @@ MANIFEST = "manifest.json"
 REQUIREMENTS = "requirements.json"
 
 CLASSIFIER_FILES = {"random_forest": RF_MODEL, "svm": SVM_MODEL, "mlp": NN_MODEL}
+#: Added by `cvqueue export-onnx`, per encoder: its model file.
+ONNX_FILES = {"onnx": "minilm.onnx", "onnx-int8": "minilm-int8.onnx"}
+
+
+def reference_file(encoder: str) -> str:
+    """The reference embeddings encoded by `encoder`: neighbours come from the same encoder
+    as the queries."""
+    return EMBEDDINGS if encoder == "torch" else f"cv_embeddings.{encoder}.pt"
+
+
+def encoder_files(encoder: str) -> tuple[str, ...]:
+    """The files a worker needs, beyond the training run's, to serve with `encoder`."""
+    return () if encoder == "torch" else (ONNX_FILES[encoder], reference_file(encoder))
 REQUIRED = (EMBEDDINGS, METADATA, RF_MODEL, SVM_MODEL, NN_MODEL, BEST_MODEL_INFO, MANIFEST)
 
 

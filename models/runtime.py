@@ -51,13 +51,29 @@ def load_classifier(folder: Path, name: str) -> ProbabilisticClassifier:
     return model
 
 
+def make_embedder(folder: Path, encoder: str, threads: int, batch_size: int) -> Any:
+    """The encoder a worker serves with; call after its file was verified."""
+    if encoder == "torch":
+        return Embedder(threads=threads, batch_size=batch_size)
+    from models.onnx_encoder import OnnxEmbedder
+
+    return OnnxEmbedder(folder / art.ONNX_FILES[encoder], threads=threads, batch_size=batch_size)
+
+
 class ModelRuntime:
     """Loaded once per worker process; `predict_batch` is the whole hot path."""
 
     def __init__(self, folder: Path, classifier: str | None = None,
-                 embedder: Embedder | None = None) -> None:
+                 embedder: Embedder | None = None, encoder: str = "torch", threads: int = 1,
+                 encode_batch: int = 8) -> None:
         manifest = art.read_manifest(folder)
         art.verify(folder, manifest)
+        extra = art.encoder_files(encoder)
+        if any(not (folder / name).is_file() for name in extra):
+            raise ArtifactError(f"{folder}: no {encoder} encoder files; run "
+                                f"`cvqueue export-onnx --artifacts {folder}` first")
+        art.verify(folder, manifest, extra)
+        self.encoder = encoder
         best = json.loads((folder / art.BEST_MODEL_INFO).read_text())["best_model"]
         self.classifier_name = classifier or best
         if self.classifier_name not in art.CLASSIFIER_FILES:
@@ -76,11 +92,12 @@ class ModelRuntime:
         metadata = json.loads((folder / art.METADATA).read_text(encoding="utf-8"))
         self.reference_ids = [m["id"] for m in metadata]
         self.reference_labels = [m["label"] for m in metadata]
-        self.reference = torch.load(folder / art.EMBEDDINGS, weights_only=True).numpy()
+        self.reference = torch.load(folder / art.reference_file(encoder),
+                                    weights_only=True).numpy()
         if self.reference.shape[0] != len(metadata):
             raise ArtifactError(f"{folder}: {art.EMBEDDINGS} and {art.METADATA} disagree in length")
         self.classifiers = {self.classifier_name: load_classifier(folder, self.classifier_name)}
-        self.embedder = embedder or Embedder()
+        self.embedder = embedder or make_embedder(folder, encoder, threads, encode_batch)
         self.last_timings: dict[str, float] = {}
 
     def classifier(self, name: str) -> ProbabilisticClassifier:
@@ -129,4 +146,5 @@ class ModelRuntime:
 
     def describe(self) -> dict[str, Any]:
         return {"classifier": self.classifier_name, "model_version": self.model_version,
+                "encoder": self.encoder,
                 "labels": self.labels, "references": len(self.reference_ids)}

@@ -38,6 +38,9 @@ class Settings:
     encode_batch: Positive = 8
     top_k: Positive = 5
     classifier: str = ""
+    #: The sentence encoder workers run: `torch` (sentence-transformers, fp32), `onnx` or
+    #: `onnx-int8` (onnxruntime; `cvqueue export-onnx` adds their files to the artifacts).
+    encoder: Literal["torch", "onnx", "onnx-int8"] = "torch"
     max_cv_chars: Positive = 20_000
     max_batch_items: Positive = 1_000
     max_body_bytes: Positive = 32 * 1024 * 1024

@@ -50,6 +50,29 @@ def raw_encode(texts: list[str], batch_sizes: tuple[int, ...]) -> tuple[float, i
     return best
 
 
+def raw_encode_backends(texts: list[str], artifacts: Path) -> None:
+    """Each encoder the artifacts hold, same CVs, same threads and sub-batches, side by side."""
+    import os
+
+    from models import artifacts as art
+    from models.runtime import make_embedder
+
+    threads, rates = os.cpu_count() or 1, {}
+    for encoder in ("torch", *art.ONNX_FILES):
+        if any(not (artifacts / f).is_file() for f in art.encoder_files(encoder)):
+            print(f"raw encode {encoder}: not exported (cvqueue export-onnx)")
+            continue
+        embedder = make_embedder(artifacts, encoder, threads, 8)
+        embedder.warmup()
+        started = time.perf_counter()
+        embedder.encode(texts)
+        rates[encoder] = len(texts) / (time.perf_counter() - started)
+        print(f"raw encode {encoder}: {rates[encoder]:.1f} CVs/s")
+    for encoder, rate in rates.items():
+        if encoder != "torch" and "torch" in rates:
+            print(f"ratio raw encode {encoder} / torch: {rate / rates['torch']:.2f}")
+
+
 class RssSampler(threading.Thread):
     """Peak resident memory of the worker processes (main + children)."""
 
@@ -128,6 +151,7 @@ def main() -> None:
     texts = [i["cv"] for i in items[4:]]
     print(f"{args.n} generated CVs, mean {statistics.mean(len(t.split()) for t in texts):.0f} "
           "words")
+    raw_encode_backends(texts, args.artifacts)
     raw_rate, raw_batch = raw_encode(texts, (8, 16, 32))
     bench_dir = Path("var/bench")
     db = bench_dir / f"bench-{int(time.time())}.db"

@@ -23,12 +23,11 @@ _processor: BatchProcessor | None = None
 
 
 def default_runtime(settings: Settings) -> ModelRuntime:
-    from models.embedder import Embedder
     from models.runtime import ModelRuntime
 
     return ModelRuntime(settings.artifacts, settings.classifier or None,
-                        Embedder(threads=settings.threads_per_process,
-                                 batch_size=settings.encode_batch))
+                        encoder=settings.encoder, threads=settings.threads_per_process,
+                        encode_batch=settings.encode_batch)
 
 
 def load_runtime(settings: Settings) -> ModelRuntime:

@@ -101,3 +101,22 @@ def predict(
     for nb in prediction.neighbours:
         table.add_row(nb.reference_id, f"{nb.similarity:.4f}", nb.label)
     console.print(table)
+
+
+@app.command("export-onnx")
+@one_line_errors
+def export_onnx(
+    artifacts: Annotated[Path, typer.Option(help="Trained artifacts folder.")] = Path(
+        "var/artifacts"),
+) -> None:
+    """Add the ONNX encoders (fp32 and int8) to trained artifacts; compare them with torch."""
+    from models.encoders import export_encoders
+
+    table = Table(title=f"encoders on the held-out records ({artifacts})")
+    for column in ("encoder", "accuracy", "macro-F1", "CVs/s", "cosine to torch (mean/min)"):
+        table.add_column(column)
+    for s in export_encoders(artifacts):
+        table.add_row(s.encoder, f"{s.accuracy:.4f}", f"{s.macro_f1:.4f}",
+                      f"{s.cvs_per_second:.1f}", f"{s.cosine_mean:.4f} / {s.cosine_min:.4f}")
+    console.print(table)
+    console.print("serve with CVQ_ENCODER=onnx-int8 (or onnx); details in encoders.json")

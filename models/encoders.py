@@ -1,0 +1,89 @@
+"""`cvqueue export-onnx`: add the ONNX encoders to a trained artifacts folder.
+
+For each encoder (`onnx`, `onnx-int8`) it writes the model file and the reference
+embeddings encoded by it (so that a worker's neighbours come from the same encoder as its
+queries), scores the best classifier on the training run's held-out records encoded by it,
+side by side with torch's, and records every new file's hash in the manifest."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from models import artifacts as art
+from models.features import featurize
+from models.onnx_encoder import OnnxEmbedder, export
+from models.report import score
+from models.runtime import ModelRuntime
+from shared.errors import ArtifactError
+
+ENCODERS_JSON = "encoders.json"
+
+
+@dataclass(frozen=True)
+class EncoderScore:
+    encoder: str
+    accuracy: float
+    macro_f1: float
+    cvs_per_second: float
+    cosine_mean: float
+    cosine_min: float
+
+    def to_json(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def _held_out(folder: Path) -> tuple[list[int], list[str], list[str | None], list[str]]:
+    test_ids = set(json.loads((folder / art.EVALUATION).read_text())["test_ids"])
+    metadata = json.loads((folder / art.METADATA).read_text(encoding="utf-8"))
+    rows = [i for i, m in enumerate(metadata) if m["id"] in test_ids]
+    if not rows:
+        raise ArtifactError(f"{folder}: no held-out records recorded; retrain to export")
+    return (rows, [metadata[i]["text"] for i in rows],
+            [(metadata[i].get("record") or {}).get("opening_position") for i in rows],
+            [metadata[i]["label"] for i in rows])
+
+
+def _score(runtime: ModelRuntime, name: str, embeddings: np.ndarray, texts: list[str],
+           positions: list[str | None], labels: list[str], seconds: float,
+           reference: np.ndarray) -> EncoderScore:
+    x = featurize(embeddings, texts, positions, runtime.requirements)
+    predicted = runtime.classifier(runtime.classifier_name).predict_proba(x).argmax(axis=1)
+    truth = np.array([runtime.labels.index(label) for label in labels])
+    s = score(name, runtime.labels, truth, predicted, 0.0)
+    cosine = (embeddings * reference).sum(axis=1)
+    return EncoderScore(name, s.accuracy, s.macro_f1, len(texts) / max(seconds, 1e-9),
+                        float(cosine.mean()), float(cosine.min()))
+
+
+def export_encoders(folder: Path, threads: int = 2) -> list[EncoderScore]:
+    runtime = ModelRuntime(folder)  # verifies every file against the manifest first
+    metadata = json.loads((folder / art.METADATA).read_text(encoding="utf-8"))
+    texts = [m["text"] for m in metadata]
+    rows, test_texts, positions, labels = _held_out(folder)
+    reference = runtime.reference[rows]
+    started = time.perf_counter()
+    torch_vectors = runtime.embedder.encode(test_texts)
+    scores = [_score(runtime, "torch", torch_vectors, test_texts, positions, labels,
+                     time.perf_counter() - started, reference)]
+    paths = export(runtime.embedder._model, folder)
+    for encoder, path in paths.items():
+        embedder = OnnxEmbedder(path, threads=threads)
+        started = time.perf_counter()
+        vectors = embedder.encode(test_texts)
+        scores.append(_score(runtime, encoder, vectors, test_texts, positions, labels,
+                             time.perf_counter() - started, reference))
+        torch.save(torch.from_numpy(embedder.encode(texts)), folder / art.reference_file(encoder))
+    (folder / ENCODERS_JSON).write_text(json.dumps(
+        {"classifier": runtime.classifier_name, "held_out": len(rows),
+         "encoders": [s.to_json() for s in scores]}, indent=2) + "\n")
+    manifest = art.read_manifest(folder)
+    art.write_manifest(folder, {k: v for k, v in manifest.items() if k != "files"})
+    return scores
+

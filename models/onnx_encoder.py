@@ -1,0 +1,93 @@
+"""MiniLM through onnxruntime, behind the same interface as `Embedder` (`warmup`, `encode`,
+`dim`): exported from the packaged weights (nothing is downloaded), in fp32 (`onnx`) or with
+dynamic int8 quantization (`onnx-int8`).
+
+Per-channel weight quantization is what keeps the vectors close to fp32: per-tensor int8
+measured cosine 0.94 (min 0.86) to the fp32 vectors here, per-channel 0.99 (min 0.98)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from models.artifacts import ONNX_FILES
+from models.embedder import MODEL_NAME, model_path
+
+ENCODERS = ("torch", "onnx", "onnx-int8")
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+#: all-MiniLM-L6-v2's own max_seq_length, as sentence-transformers truncates.
+MAX_TOKENS = 256
+
+
+def export(embedder_model: object, folder: Path) -> dict[str, Path]:
+    """Write the fp32 and the int8 ONNX files of a loaded SentenceTransformer's transformer."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    bert = embedder_model[0].auto_model.eval()  # type: ignore[index]
+    tokenizer = embedder_model.tokenizer  # type: ignore[attr-defined]
+
+    class Encoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                    token_type_ids: torch.Tensor) -> torch.Tensor:
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                             token_type_ids=token_type_ids).last_hidden_state
+
+    sample = tokenizer(["an example CV", "another one, longer than the first"], padding=True,
+                       return_tensors="pt")
+    fp32, int8 = folder / ONNX_FILES["onnx"], folder / ONNX_FILES["onnx-int8"]
+    axes = {name: {0: "batch", 1: "tokens"} for name in (*INPUTS, "last_hidden_state")}
+    with torch.no_grad():
+        torch.onnx.export(Encoder(), tuple(sample[n] for n in INPUTS), str(fp32),
+                          input_names=list(INPUTS), output_names=["last_hidden_state"],
+                          dynamic_axes=axes, opset_version=17, dynamo=False)
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
+    return {"onnx": fp32, "onnx-int8": int8}
+
+
+class OnnxEmbedder:
+    """Same output as `Embedder`: mean-pooled, L2-normalised float32 rows; CVs sorted by
+    length and run in sub-batches so little padding is computed."""
+
+    name = MODEL_NAME
+    dim = 384
+
+    def __init__(self, path: Path, threads: int = 1, batch_size: int = 8) -> None:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        import onnxruntime as ort
+        from transformers import AutoTokenizer
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        self.session = ort.InferenceSession(str(path), options,
+                                            providers=["CPUExecutionProvider"])
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path(), local_files_only=True)
+        self.batch_size = batch_size
+
+    def warmup(self) -> None:
+        self.encode(["warm-up text for the embedding model"])
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        for start in range(0, len(texts), self.batch_size):
+            chunk = order[start:start + self.batch_size]
+            out[chunk] = self._encode([texts[i] for i in chunk])
+        return out
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        tokens = self.tokenizer(texts, padding=True, truncation=True, max_length=MAX_TOKENS,
+                                return_tensors="np")
+        feed = {name: tokens[name].astype(np.int64) for name in INPUTS}
+        hidden = self.session.run(None, feed)[0]
+        mask = feed["attention_mask"][..., None].astype(np.float32)
+        pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)

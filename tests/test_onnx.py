@@ -1,0 +1,87 @@
+"""The ONNX encoders: exported from the packaged MiniLM, hashed in the manifest, references
+re-encoded by the same encoder, held-out accuracy side by side with torch; a worker runtime
+serving with int8."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models import artifacts as art
+from models.encoders import ENCODERS_JSON, export_encoders
+from models.generator import generate
+from models.runtime import ModelRuntime
+from shared.config import Settings
+from shared.errors import ArtifactError
+from shared.stack import LocalStack
+
+
+@pytest.fixture(scope="module")
+def exported(artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("onnx") / "artifacts"
+    shutil.copytree(artifacts, folder)
+    export_encoders(folder)
+    return folder
+
+
+def test_export_records_files_and_scores(exported: Path) -> None:
+    manifest = art.read_manifest(exported)
+    for encoder in ("onnx", "onnx-int8"):
+        for name in art.encoder_files(encoder):
+            assert manifest["files"][name] == art.sha256_file(exported / name)
+    report = json.loads((exported / ENCODERS_JSON).read_text())
+    by_name = {e["encoder"]: e for e in report["encoders"]}
+    assert set(by_name) == {"torch", "onnx", "onnx-int8"}
+    assert by_name["onnx"]["cosine_min"] > 0.999, "fp32 ONNX is the same model"
+    assert by_name["onnx-int8"]["cosine_mean"] > 0.97
+    assert abs(by_name["onnx-int8"]["accuracy"] - by_name["torch"]["accuracy"]) <= 0.1
+    assert (exported / "minilm-int8.onnx").stat().st_size < \
+        (exported / "minilm.onnx").stat().st_size / 3
+
+
+def test_a_runtime_serves_with_int8_and_its_own_references(exported: Path) -> None:
+    torch_rt = ModelRuntime(exported)
+    int8_rt = ModelRuntime(exported, encoder="onnx-int8")
+    texts = ["Backend Developer with 6 years of Python, Django, PostgreSQL, Redis and Docker",
+             "Junior tester, 1 year, manual testing"]
+    a, b = torch_rt.predict_batch(texts, k=5), int8_rt.predict_batch(texts, k=5)
+    assert [p.label for p in b] and all(p.label in int8_rt.labels for p in b)
+    assert int8_rt.reference.shape == torch_rt.reference.shape
+    assert not np.array_equal(int8_rt.reference, torch_rt.reference)
+    overlap = [len({n.reference_id for n in x.neighbours} & {n.reference_id for n in y.neighbours})
+               for x, y in zip(a, b, strict=True)]
+    assert min(overlap) >= 3, overlap
+    assert int8_rt.describe()["encoder"] == "onnx-int8"
+
+
+def test_a_changed_onnx_file_is_refused(exported: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "tampered"
+    shutil.copytree(exported, folder)
+    with (folder / "minilm-int8.onnx").open("ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(ArtifactError, match="does not match the manifest"):
+        ModelRuntime(folder, encoder="onnx-int8")
+
+
+def test_an_encoder_not_exported_is_a_clear_error(artifacts: Path) -> None:
+    with pytest.raises(ArtifactError, match="run `cvqueue export-onnx"):
+        ModelRuntime(artifacts, encoder="onnx-int8")
+
+
+@pytest.mark.e2e
+def test_a_real_worker_serves_with_int8(exported: Path, settings: Settings, redis_url: str,
+                                        tmp_path: Path) -> None:
+    s = replace(settings, artifacts=exported, encoder="onnx-int8", broker_url=redis_url,
+                worker_pool="solo")
+    with LocalStack(s, log_dir=tmp_path / "log") as stack:
+        client = stack.client()
+        results = client.wait(client.submit_many([{"cv": r["cv"]} for r in generate(6, 4)]),
+                              timeout=180)
+    assert [r["status"] for r in results] == ["done"] * 6
+    assert {len(r["result"]["neighbours"]) for r in results} == {5}
+    assert "'encoder': 'onnx-int8'" in (tmp_path / "log" / "worker-1.log").read_text()
