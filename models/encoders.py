@@ -62,7 +62,8 @@ def _score(runtime: ModelRuntime, name: str, embeddings: np.ndarray, texts: list
                         float(cosine.mean()), float(cosine.min()))
 
 
-def export_encoders(folder: Path, threads: int = 2) -> list[EncoderScore]:
+def export_encoders(folder: Path, threads: int = 2, progress: bool = False
+                    ) -> list[EncoderScore]:
     runtime = ModelRuntime(folder)  # verifies every file against the manifest first
     metadata = json.loads((folder / art.METADATA).read_text(encoding="utf-8"))
     texts = [m["text"] for m in metadata]
@@ -79,7 +80,8 @@ def export_encoders(folder: Path, threads: int = 2) -> list[EncoderScore]:
         vectors = embedder.encode(test_texts)
         scores.append(_score(runtime, encoder, vectors, test_texts, positions, labels,
                              time.perf_counter() - started, reference))
-        torch.save(torch.from_numpy(embedder.encode(texts)), folder / art.reference_file(encoder))
+        vectors = embedder.encode(texts, progress=progress)
+        torch.save(torch.from_numpy(vectors), folder / art.reference_file(encoder))
     (folder / ENCODERS_JSON).write_text(json.dumps(
         {"classifier": runtime.classifier_name, "held_out": len(rows),
          "encoders": [s.to_json() for s in scores]}, indent=2) + "\n")

@@ -75,9 +75,12 @@ class OnnxEmbedder:
         self.encode(["warm-up text for the embedding model"])
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        from tqdm import tqdm
+
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         order = np.argsort([len(t) for t in texts], kind="stable")
-        for start in range(0, len(texts), self.batch_size):
+        starts = range(0, len(texts), self.batch_size)
+        for start in tqdm(starts, desc="Batches", disable=not progress):
             chunk = order[start:start + self.batch_size]
             out[chunk] = self._encode([texts[i] for i in chunk])
         return out

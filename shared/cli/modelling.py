@@ -115,7 +115,7 @@ def export_onnx(
     table = Table(title=f"encoders on the held-out records ({artifacts})")
     for column in ("encoder", "accuracy", "macro-F1", "CVs/s", "cosine to torch (mean/min)"):
         table.add_column(column)
-    for s in export_encoders(artifacts):
+    for s in export_encoders(artifacts, progress=True):
         table.add_row(s.encoder, f"{s.accuracy:.4f}", f"{s.macro_f1:.4f}",
                       f"{s.cvs_per_second:.1f}", f"{s.cosine_mean:.4f} / {s.cosine_min:.4f}")
     console.print(table)
