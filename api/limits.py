@@ -24,7 +24,7 @@ from sqlalchemy.orm import sessionmaker
 from api.errors import ApiError, unavailable
 from shared.broker import queue_depth
 from shared.config import Settings
-from shared.db import Submission
+from shared.db import UNFINISHED, Submission
 
 log = logging.getLogger("cvqueue.api")
 
@@ -74,10 +74,10 @@ class Limits:
             log.warning("backpressure: %d messages queued", depth)
             raise unavailable(f"the queue is full ({depth} waiting); retry later",
                               self.settings.retry_after)
-        mine, boards = waiting(sessions, board_id)
+        mine = waiting(sessions, board_id)
         share = self.settings.max_board_queue
         if depth is not None and depth * 2 >= limit:
-            share = min(share, limit // boards)
+            share = min(share, limit // boards_waiting(sessions, board_id))
         if mine + incoming > share:
             error = ApiError(429, "board_queue_full", f"this board has {mine} submission(s) "
                              f"waiting and may have at most {share} now; retry later",
@@ -86,12 +86,17 @@ class Limits:
             raise error
 
 
-def waiting(sessions: sessionmaker[Any], board_id: int) -> tuple[int, int]:
-    """This board's unfinished submissions, and how many boards (this one included) have
-    some: one query on the (status, board_id) index."""
-    unfinished = Submission.status.in_(("queued", "processing"))
+def waiting(sessions: sessionmaker[Any], board_id: int) -> int:
+    """This board's unfinished submissions (the (status, board_id) index)."""
     with sessions() as session:
-        per_board = dict(session.execute(
-            select(Submission.board_id, func.count()).where(unfinished)
-            .group_by(Submission.board_id)).tuples().all())
-    return int(per_board.get(board_id, 0)), len(per_board.keys() | {board_id})
+        return int(session.scalar(select(func.count()).where(
+            Submission.status.in_(UNFINISHED), Submission.board_id == board_id)) or 0)
+
+
+def boards_waiting(sessions: sessionmaker[Any], board_id: int) -> int:
+    """How many boards have unfinished submissions, this one included: only asked once the
+    queue is half full, so the ordinary submit pays for one board's count."""
+    with sessions() as session:
+        boards = set(session.scalars(select(Submission.board_id).where(
+            Submission.status.in_(UNFINISHED)).distinct()))
+    return len(boards | {board_id})

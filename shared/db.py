@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
 STATUSES = ("queued", "processing", "done", "failed")
+UNFINISHED = ("queued", "processing")
 # SQLite only auto-increments an INTEGER primary key.
 SeqType = BigInteger().with_variant(Integer(), "sqlite")
 

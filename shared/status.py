@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
 from shared.broker import queue_depth
-from shared.db import Submission, as_utc, utcnow
+from shared.db import UNFINISHED, Submission, as_utc, utcnow
 
 HEARTBEAT_EVERY = 10.0
 HEARTBEAT_TTL = 35
@@ -104,7 +104,7 @@ def history(sessions: sessionmaker[Any], hours: int = 6, buckets: int = 36) -> l
         finished = [as_utc(t) for t in session.scalars(
             select(Submission.finished_at).where(Submission.finished_at >= start))]
         waiting_now = session.scalar(select(func.count()).where(
-            Submission.status.in_(("queued", "processing")))) or 0
+            Submission.status.in_(UNFINISHED))) or 0
 
     def per_bucket(times: list[datetime]) -> list[int]:
         counts = [0] * buckets
