@@ -40,7 +40,7 @@ def overview() -> ResponseReturnValue:
     status = collect(res.sessions, res.broker, res.settings.queue)
     points = history(res.sessions)
     return render_template(
-        "dashboard.html", s=status, points=points,
+        "dashboard.html", s=status,
         throughput=bars([p.done for p in points], "CVs done per 10 minutes"),
         queue=bars([p.waiting for p in points], "CVs waiting", color="#d97706"))
 

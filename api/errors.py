@@ -27,6 +27,17 @@ def not_found(what: str = "submission") -> ApiError:
     return ApiError(404, "not_found", f"no such {what}")
 
 
+def error_code(reason: str) -> str:
+    """"Request Entity Too Large" -> "request_entity_too_large"."""
+    return reason.lower().replace(" ", "_")
+
+
+def too_many(code: str, message: str, retry_after: int, **extra: Any) -> ApiError:
+    error = ApiError(429, code, message, **extra)
+    error.headers["Retry-After"] = str(retry_after)
+    return error
+
+
 def unavailable(message: str, retry_after: int) -> ApiError:
     error = ApiError(503, "unavailable", message)
     error.headers["Retry-After"] = str(retry_after)
@@ -41,7 +52,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> ResponseReturnValue:
-        code = (exc.name or "error").lower().replace(" ", "_")
+        code = error_code(exc.name or "error")
         # Keep the exception's own headers (Allow on a 405), not its HTML content type.
         headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
         return jsonify({"error": code, "message": exc.description}), exc.code or 500, headers

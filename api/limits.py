@@ -21,7 +21,7 @@ from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
-from api.errors import ApiError, unavailable
+from api.errors import too_many, unavailable
 from shared.broker import queue_depth
 from shared.config import Settings
 from shared.db import UNFINISHED, Submission
@@ -56,9 +56,8 @@ class Limits:
             reset = self.window.get_window_stats(item, *identifiers).reset_time
         except (StorageError, redis.RedisError):
             return
-        error = ApiError(429, "rate_limited", f"more than {item.amount} requests a minute {what}")
-        error.headers["Retry-After"] = str(max(1, math.ceil(reset - time.time())))
-        raise error
+        raise too_many("rate_limited", f"more than {item.amount} requests a minute {what}",
+                       max(1, math.ceil(reset - time.time())))
 
     def check_queue(self, sessions: sessionmaker[Any], board_id: int, incoming: int) -> None:
         """Admission: each board has its share of the queue, so one board's flood answers
@@ -79,11 +78,9 @@ class Limits:
         if depth is not None and depth * 2 >= limit:
             share = min(share, limit // boards_waiting(sessions, board_id))
         if mine + incoming > share:
-            error = ApiError(429, "board_queue_full", f"this board has {mine} submission(s) "
-                             f"waiting and may have at most {share} now; retry later",
-                             waiting=mine, limit=share)
-            error.headers["Retry-After"] = str(self.settings.retry_after)
-            raise error
+            raise too_many("board_queue_full", f"this board has {mine} submission(s) waiting "
+                           f"and may have at most {share} now; retry later",
+                           self.settings.retry_after, waiting=mine, limit=share)
 
 
 def waiting(sessions: sessionmaker[Any], board_id: int) -> int:

@@ -17,13 +17,14 @@ from waitress import create_server
 from waitress.channel import HTTPChannel
 from waitress.task import ErrorTask
 
+from api.errors import error_code
 from shared.config import Settings
 
 
 class JsonErrorTask(ErrorTask):
     def execute(self) -> None:
         error = self.request.error
-        body = json.dumps({"error": error.reason.lower().replace(" ", "_"),
+        body = json.dumps({"error": error_code(error.reason),
                            "message": f"{error.reason}: {error.body}"}).encode()
         self.status = f"{error.code} {error.reason}"
         self.response_headers.extend([("Content-Type", "application/json"),

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from models import artifacts as art
-from models.features import featurize
 from models.onnx_encoder import OnnxEmbedder, export
 from models.report import score
 from models.runtime import ModelRuntime
@@ -39,9 +38,9 @@ class EncoderScore:
         return self.__dict__.copy()
 
 
-def _held_out(folder: Path) -> tuple[list[int], list[str], list[str | None], list[str]]:
+def _held_out(folder: Path, metadata: list[dict[str, Any]]
+              ) -> tuple[list[int], list[str], list[str | None], list[str]]:
     test_ids = set(json.loads((folder / art.EVALUATION).read_text())["test_ids"])
-    metadata = json.loads((folder / art.METADATA).read_text(encoding="utf-8"))
     rows = [i for i, m in enumerate(metadata) if m["id"] in test_ids]
     if not rows:
         raise ArtifactError(f"{folder}: no held-out records recorded; retrain to export")
@@ -53,8 +52,7 @@ def _held_out(folder: Path) -> tuple[list[int], list[str], list[str | None], lis
 def _score(runtime: ModelRuntime, name: str, embeddings: np.ndarray, texts: list[str],
            positions: list[str | None], labels: list[str], seconds: float,
            reference: np.ndarray) -> EncoderScore:
-    x = featurize(embeddings, texts, positions, runtime.requirements)
-    predicted = runtime.classifier(runtime.classifier_name).predict_proba(x).argmax(axis=1)
+    predicted = runtime.probabilities(embeddings, texts, positions).argmax(axis=1)
     truth = np.array([runtime.labels.index(label) for label in labels])
     s = score(name, runtime.labels, truth, predicted, 0.0)
     cosine = (embeddings * reference).sum(axis=1)
@@ -67,7 +65,7 @@ def export_encoders(folder: Path, threads: int = 2, progress: bool = False
     runtime = ModelRuntime(folder)  # verifies every file against the manifest first
     metadata = json.loads((folder / art.METADATA).read_text(encoding="utf-8"))
     texts = [m["text"] for m in metadata]
-    rows, test_texts, positions, labels = _held_out(folder)
+    rows, test_texts, positions, labels = _held_out(folder, metadata)
     reference = runtime.reference[rows]
     started = time.perf_counter()
     torch_vectors = runtime.embedder.encode(test_texts)

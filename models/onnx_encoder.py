@@ -15,7 +15,6 @@ import numpy as np
 from models.artifacts import ONNX_FILES
 from models.embedder import MODEL_NAME, model_path
 
-ENCODERS = ("torch", "onnx", "onnx-int8")
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 #: all-MiniLM-L6-v2's own max_seq_length, as sentence-transformers truncates.
 MAX_TOKENS = 256

@@ -28,16 +28,22 @@ class KeyHolder:
     role: str
 
 
+def _new_key() -> tuple[str, str, str]:
+    """A 192-bit random key, its hash and its printable prefix."""
+    key = PREFIX + secrets.token_urlsafe(24)
+    return key, hash_key(key), key[:10]
+
+
 def create_key(sessions: sessionmaker[Any], name: str, role: str = "board") -> str:
     """A new key holder (a board, or an operator) with a 192-bit random key; the key itself
     is returned once, never stored."""
     name = name.strip()
     if not name or len(name) > 100:
         raise CvqError("a board name must be 1 to 100 characters")
-    key = PREFIX + secrets.token_urlsafe(24)
+    key, digest, prefix = _new_key()
     try:
         with sessions.begin() as session:
-            session.add(Board(name=name, key_hash=hash_key(key), key_prefix=key[:10], role=role))
+            session.add(Board(name=name, key_hash=digest, key_prefix=prefix, role=role))
     except IntegrityError:
         raise CvqError(f"a board named {name!r} already exists") from None
     return key
@@ -60,12 +66,6 @@ def is_active_operator(sessions: sessionmaker[Any], holder_id: int) -> bool:
             Board.id == holder_id, Board.role == "operator", Board.revoked_at.is_(None))) is not None
 
 
-def board_for_key(sessions: sessionmaker[Any], key: str) -> int | None:
-    """The active job board holding `key`, or None (operators' keys included)."""
-    holder = holder_of(sessions, key)
-    return holder.id if holder and holder.role == "board" else None
-
-
 def list_boards(sessions: sessionmaker[Any]) -> list[Board]:
     with sessions() as session:
         return list(session.scalars(select(Board).order_by(Board.id)))
@@ -74,10 +74,10 @@ def list_boards(sessions: sessionmaker[Any]) -> list[Board]:
 def rotate(sessions: sessionmaker[Any], name: str) -> str:
     """A new key for an existing board, active or revoked: the old key stops working at
     once, the board keeps its data (a revoked board gets a way back to read or erase it)."""
-    key = PREFIX + secrets.token_urlsafe(24)
+    key, digest, prefix = _new_key()
     with sessions.begin() as session:
         done = session.execute(update(Board).where(Board.name == name.strip()).values(
-            key_hash=hash_key(key), key_prefix=key[:10], revoked_at=None)).rowcount
+            key_hash=digest, key_prefix=prefix, revoked_at=None)).rowcount
     if not done:
         raise CvqError(f"no board named {name!r}")
     return key
