@@ -9,10 +9,13 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import errors, metrics
+from api.accounts import init_accounts
 from api.dashboard import dashboard
 from api.health import health
 from api.limits import Limits
 from api.operators import ops
+from api.positions import Catalogue
+from api.recruiters import recruiters
 from api.references import ReferenceStore
 from api.resources import Resources
 from api.views import v1
@@ -27,6 +30,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(test_config or {})
     settings: Settings = app.config.get("SETTINGS") or Settings.from_env()
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["MAX_FORM_PARTS"] = 10  # a CV upload has three
     app.config.update(SECRET_KEY=settings.secret_key or secrets.token_hex(32),
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
                       SESSION_COOKIE_SECURE=settings.env == "production")
@@ -41,6 +45,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     resources = Resources(
         settings=settings, sessions=database(settings), celery=make_celery(settings),
         broker=broker, references=ReferenceStore(settings.artifacts),
+        catalogue=Catalogue(settings.artifacts),
         limits=Limits(settings, broker))
     app.extensions["cvqueue"] = resources
     app.extensions["cvqueue_metrics"] = metrics.install(app, resources)
@@ -49,4 +54,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(v1)
     app.register_blueprint(ops)
     app.register_blueprint(dashboard)
+    app.register_blueprint(recruiters)
+    init_accounts(app)
     return app

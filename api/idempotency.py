@@ -16,13 +16,16 @@ from shared.db import IdempotencyRecord
 MAX_KEY = 200
 
 
-def from_request(request: Request) -> tuple[str, str] | None:
+def from_request(request: Request, content: bytes | None = None) -> tuple[str, str] | None:
+    """`content`: what identifies the request when its raw body cannot (a multipart body's
+    boundary differs on every retry): the body by default."""
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
     if not key.strip() or len(key) > MAX_KEY or not key.isprintable():
         raise bad_request(f"Idempotency-Key must be 1 to {MAX_KEY} printable characters")
-    digest = hashlib.sha256(request.path.encode() + b"\0" + request.get_data()).hexdigest()
+    digest = hashlib.sha256(request.path.encode() + b"\0" + (
+        request.get_data() if content is None else content)).hexdigest()
     return key, digest
 
 

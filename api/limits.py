@@ -27,6 +27,7 @@ from shared.config import Settings
 from shared.db import UNFINISHED, Submission
 
 log = logging.getLogger("cvqueue.api")
+SIGN_INS_PER_15_MINUTES = 10
 
 
 class Limits:
@@ -39,10 +40,17 @@ class Limits:
             self.window = MovingWindowRateLimiter(storage)
         self.per_board = RateLimitItemPerMinute(settings.rate_limit_per_minute)
         self.per_address = RateLimitItemPerMinute(settings.rate_limit_per_address)
+        self.sign_ins = RateLimitItemPerMinute(SIGN_INS_PER_15_MINUTES, 15)
 
     def check_address(self, address: str) -> None:
         """Before authentication: a client sending bad keys is limited like any other."""
         self._hit(self.per_address, "address", address, what="from this address")
+
+    def check_sign_in(self, address: str, email: str) -> None:
+        """Password guessing: failed or not, sign-in attempts per e-mail and per address."""
+        self._hit(self.sign_ins, "sign-in-email", email.strip().lower()[:254],
+                  what="to sign in as this user")
+        self._hit(self.sign_ins, "sign-in-address", address, what="to sign in from this address")
 
     def check_board(self, board_id: int) -> None:
         self._hit(self.per_board, "board", str(board_id), what="for this API key")
@@ -56,7 +64,8 @@ class Limits:
             reset = self.window.get_window_stats(item, *identifiers).reset_time
         except (StorageError, redis.RedisError):
             return
-        raise too_many("rate_limited", f"more than {item.amount} requests a minute {what}",
+        per = "a minute" if item.multiples == 1 else f"in {item.multiples} minutes"
+        raise too_many("rate_limited", f"more than {item.amount} requests {per} {what}",
                        max(1, math.ceil(reset - time.time())))
 
     def check_queue(self, sessions: sessionmaker[Any], board_id: int, incoming: int) -> None:

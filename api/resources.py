@@ -1,5 +1,5 @@
 """What the API process holds, built once in `create_app`: settings, database sessions, the
-Celery producer, the broker's Redis, the limits, the reference records."""
+Celery producer, the broker's Redis, the limits, the reference records, the positions catalogue."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from flask import Flask, current_app
 from sqlalchemy.orm import sessionmaker
 
 from api.limits import Limits
+from api.positions import Catalogue
 from api.references import ReferenceStore
 from shared.config import Settings
 
@@ -23,6 +24,7 @@ class Resources:
     celery: Celery
     broker: redis.Redis | None
     references: ReferenceStore
+    catalogue: Catalogue
     limits: Limits
 
 

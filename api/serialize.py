@@ -28,5 +28,6 @@ def submission_json(s: Submission) -> dict[str, Any]:
             "neighbours": [{"reference_id": n.reference_id, "similarity": n.similarity,
                             "outcome": n.label, "url": f"/v1/reference/{n.reference_id}"}
                            for n in s.neighbours],
+            "explanation": r.explanation,
         }
     return body

@@ -9,12 +9,15 @@ from typing import Any
 
 import ijson.backends.python as ijson_python
 from ijson.common import JSONError
+from werkzeug.datastructures import FileStorage, MultiDict
 
 from api.errors import ApiError, bad_request
+from api.files import FileLimits, extract_text
 from shared.config import Settings
 
 ID_RE = re.compile(r"[0-9a-f]{32}")
 FIELDS = {"cv", "position", "external_id"}
+FORM_FIELDS = {"file", "position", "external_id"}
 MAX_SHORT = 200
 #: No field holds a number; a longer one is refused before Python converts it.
 MAX_NUMBER_CHARS = 20
@@ -135,16 +138,17 @@ def _decode(raw: bytes) -> str:
         raise bad_request("the body is not UTF-8") from None
 
 
-def _require_json(content_type: str | None, allowed: tuple[str, ...]) -> str:
+def _require_json(content_type: str | None, allowed: tuple[str, ...],
+                  accepted: tuple[str, ...] = ()) -> str:
     mime = (content_type or "").split(";")[0].strip().lower()
     if mime not in allowed:
-        raise ApiError(415, "unsupported_media_type",
-                       f"Content-Type must be {' or '.join(allowed)}, not {mime or 'missing'!r}")
+        raise ApiError(415, "unsupported_media_type", f"Content-Type must be "
+                       f"{' or '.join(accepted or allowed)}, not {mime or 'missing'!r}")
     return mime
 
 
 def single_body(raw: bytes, content_type: str | None, settings: Settings) -> NewSubmission:
-    _require_json(content_type, ("application/json",))
+    _require_json(content_type, ("application/json",), ("application/json", "multipart/form-data"))
     text = _decode(raw)
     _check_shape(raw, item_depth=1, max_items=1)
     try:
@@ -183,6 +187,36 @@ def batch_body(raw: bytes, content_type: str | None, settings: Settings) -> list
                                "appears twice in the batch", index=index)
             seen.add(external_id)
     return clean
+
+
+def _form_value(form: MultiDict[str, str], name: str) -> str | None:
+    values = form.getlist(name)
+    if len(values) > 1:
+        raise bad_request(f"form field '{name}' appears {len(values)} times")
+    return values[0] if values and values[0] != "" else None  # an empty form field: absent
+
+
+def file_body(files: MultiDict[str, FileStorage], form: MultiDict[str, str],
+              settings: Settings) -> NewSubmission:
+    """A multipart submission: one `file` part (PDF, DOCX or text), `position` and
+    `external_id` as optional form fields."""
+    unknown = sorted((set(form) | set(files)) - FORM_FIELDS)
+    if unknown:
+        raise bad_request(f"unknown form field '{unknown[0][:40]}' (allowed: "
+                          f"{', '.join(sorted(FORM_FIELDS))})")
+    uploads = files.getlist("file")
+    if len(uploads) != 1:
+        raise bad_request(f"send exactly one 'file' part, got {len(uploads)}")
+    limits = FileLimits(settings.max_file_bytes, settings.max_file_pages, settings.max_cv_chars)
+    upload = uploads[0]
+    text = extract_text(upload.stream.read(limits.max_bytes + 1), upload.filename or "",
+                        upload.content_type or "", limits)
+    try:
+        return submission({"cv": text.replace("\x00", ""),
+                           "position": _form_value(form, "position"),
+                           "external_id": _form_value(form, "external_id")}, settings)
+    except ValueError as exc:
+        raise bad_request(str(exc)) from None
 
 
 def submission_id(value: str) -> str:

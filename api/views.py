@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any
 
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
-from kombu.exceptions import OperationalError as BrokerError
-from redis.exceptions import RedisError
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from api import idempotency, validation
+from api import idempotency, intake, validation
 from api.auth import authenticate, board_id, limit_address, limit_board
-from api.errors import ApiError, bad_request, not_found, unavailable
+from api.errors import bad_request, not_found, unavailable
 from api.resources import resources
 from api.serialize import submission_json
 from api.validation import NewSubmission
-from shared.broker import enqueue
-from shared.db import STATUSES, IdempotencyRecord, Submission, new_id
+from shared.db import STATUSES, Submission, new_id
 from shared.retention import erase
 
 log = logging.getLogger("cvqueue.api")
@@ -35,80 +32,56 @@ MAX_POLL_IDS = 100
 MAX_LIMIT = 500
 
 
-def _conflicting_external_id(session: Any, board: int, items: list[NewSubmission]) -> None:
-    wanted = [i.external_id for i in items if i.external_id]
-    if not wanted:
-        return
-    existing = session.execute(select(Submission.external_id, Submission.id).where(
-        Submission.board_id == board, Submission.external_id.in_(wanted))).first()
-    if existing:
-        raise ApiError(409, "duplicate_external_id", f"external_id {existing[0]!r} was already "
-                       "submitted", existing_id=existing[1])
-
-
-def _persist(items: list[NewSubmission], ids: list[str], body: dict[str, Any],
-             idem: tuple[str, str] | None) -> ResponseReturnValue | None:
-    """Commit the submissions (and the idempotency record) before anything is enqueued: a
-    202 means the rows exist. Returns the winner's response when a concurrent request with
-    the same Idempotency-Key committed first. A database outage propagates to the app-wide
-    handler: 503, nothing accepted."""
-    res, board = resources(), board_id()
-    rows = [Submission(id=sid, board_id=board, status="queued", cv=i.cv, position=i.position,
-                       external_id=i.external_id, idempotency_key=idem[0] if idem else None)
-            for sid, i in zip(ids, items, strict=True)]
-    try:
-        with res.sessions.begin() as session:
-            _conflicting_external_id(session, board, items)
-            session.add_all(rows)
-            if idem:
-                session.add(IdempotencyRecord(board_id=board, key=idem[0], request_hash=idem[1],
-                                              status_code=202, response=body))
-    except IntegrityError:
-        if idem and (winner := idempotency.stored_response(res.sessions, board, *idem)):
-            return winner
-        raise ApiError(409, "conflict", "a submission with this external_id or "
-                       "Idempotency-Key was created concurrently") from None
-    return None
-
-
-def _enqueue(ids: list[str]) -> None:
-    res = resources()
-    try:
-        enqueue(res.celery, ids, res.settings.queue)
-    except (BrokerError, RedisError, OSError) as exc:
-        # The rows are committed and stay `queued`: the sweeper enqueues them later.
-        log.warning("broker unavailable (%s); %d submission(s) wait in SQL",
-                    type(exc).__name__, len(ids))
-
-
 def _accept(items: list[NewSubmission], ids: list[str], body: dict[str, Any],
-            headers: dict[str, str]) -> ResponseReturnValue:
+            headers: dict[str, str], content: bytes | None = None) -> ResponseReturnValue:
     """Replay a known Idempotency-Key, or check the queue, commit, enqueue and answer 202."""
     res = resources()
-    idem = idempotency.from_request(request)
+    idem = idempotency.from_request(request, content)
     if idem and (stored := idempotency.stored_response(res.sessions, board_id(), *idem)):
         return stored
     res.limits.check_queue(res.sessions, board_id(), len(items))
-    if winner := _persist(items, ids, body, idem):
+    if winner := intake.persist(items, ids, board_id(), body=body, idem=idem):
         return winner
-    _enqueue(ids)
+    intake.enqueue_ids(ids)
     return jsonify(body), 202, {"Retry-After": str(res.settings.retry_after), **headers}
 
 
 @v1.post("/submissions")
 def submit() -> ResponseReturnValue:
-    item = validation.single_body(request.get_data(), request.content_type, resources().settings)
+    """A JSON body, or a CV file (multipart/form-data) whose text is extracted here."""
+    settings, content = resources().settings, None
+    if request.mimetype == "multipart/form-data":
+        item = validation.file_body(request.files, request.form, settings)
+        content = json.dumps([item.cv, item.position, item.external_id]).encode()
+    else:
+        item = validation.single_body(request.get_data(), request.content_type, settings)
     sid = new_id()
     location = f"/v1/submissions/{sid}"
-    body = {"id": sid, "status": "queued", "status_url": location}
-    return _accept([item], [sid], body, {"Location": location})
+    body: dict[str, Any] = {"id": sid, "status": "queued", "status_url": location}
+    if warning := resources().catalogue.warning(item.position):
+        body["warnings"] = [warning]
+    return _accept([item], [sid], body, {"Location": location}, content)
 
 
 @v1.post("/submissions/batch")
 def submit_batch() -> ResponseReturnValue:
     items = validation.batch_body(request.get_data(), request.content_type, resources().settings)
     ids = [new_id() for _ in items]
-    return _accept(items, ids, {"ids": ids, "count": len(ids), "status": "queued"}, {})
+    body: dict[str, Any] = {"ids": ids, "count": len(ids), "status": "queued"}
+    catalogue = resources().catalogue
+    warnings = [{"index": i, **w} for i, item in enumerate(items)
+                if (w := catalogue.warning(item.position))]
+    if warnings:
+        body["warnings"] = warnings
+    return _accept(items, ids, body, {})
+
+
+@v1.get("/positions")
+def list_positions() -> ResponseReturnValue:
+    catalogue = resources().catalogue
+    if not catalogue.path.parent.is_dir():
+        raise unavailable("model artifacts are not available", resources().settings.retry_after)
+    return jsonify({"positions": catalogue.listing()})
 
 
 def _load(where: Any, order: bool = False, limit: int | None = None) -> list[Submission]:

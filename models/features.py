@@ -100,13 +100,17 @@ class Requirements:
                 return title
         return None
 
+    def names(self, text: str, keyword: str) -> bool:
+        """Whether the CV names one of the catalogue's keywords (as a whole word)."""
+        return bool(self._keyword_res[keyword].search(text))
+
     def row(self, text: str, given_position: str | None) -> list[float]:
         years = stated_years(text)
         title = self.position_of(text, given_position)
         if title is None:
             return [years / MAX_YEARS] + [0.0] * (N_REQUIREMENT_FEATURES - 1)
         opening = self.openings[title]
-        matched = sum(bool(self._keyword_res[k].search(text)) for k in opening.keywords)
+        matched = sum(self.names(text, k) for k in opening.keywords)
         gap = years - opening.min_years
         return [years / MAX_YEARS, 1.0, float(gap >= 0), gap / 10, matched / len(opening.keywords),
                 *(float(matched >= n) for n in range(1, 6))]

@@ -14,6 +14,7 @@ import torch
 
 from models import artifacts as art
 from models.embedder import Embedder
+from models.explain import Explainer
 from models.features import FEATURE_SETS, Requirements, featurize
 from models.mlp import MlpClassifier
 from shared.errors import ArtifactError
@@ -36,6 +37,7 @@ class Prediction:
     probabilities: dict[str, float]
     classifier: str
     neighbours: list[Neighbour]
+    explanation: dict[str, Any] | None = None
 
 
 def load_classifier(folder: Path, name: str) -> ProbabilisticClassifier:
@@ -96,6 +98,7 @@ class ModelRuntime:
                                     weights_only=True).numpy()
         if self.reference.shape[0] != len(metadata):
             raise ArtifactError(f"{folder}: {art.EMBEDDINGS} and {art.METADATA} disagree in length")
+        self.explainer = Explainer(self.requirements, self.reference, metadata)
         self.classifiers = {self.classifier_name: load_classifier(folder, self.classifier_name)}
         self.embedder = embedder or make_embedder(folder, encoder, threads, encode_batch)
         self.last_timings: dict[str, float] = {}
@@ -124,25 +127,39 @@ class ModelRuntime:
         return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_sims, order, axis=1)
 
     def predict_batch(self, texts: list[str], k: int = 5,
-                      positions: list[str | None] | None = None) -> list[Prediction]:
-        """One encode, one classifier call, one matrix product for the whole batch; the
-        seconds each took are left in `last_timings` (encode, classify_topk)."""
+                      positions: list[str | None] | None = None,
+                      explain: bool = True) -> list[Prediction]:
+        """One encode, one classifier call, one matrix product for the whole batch (and one
+        classifier call per explained factor); the seconds each took are left in
+        `last_timings` (encode, classify_topk, explain)."""
         started = time.perf_counter()
         embeddings = self.embedder.encode(texts)
         encoded = time.perf_counter()
-        probs = self.probabilities(embeddings, texts, positions)
+        x = featurize(embeddings, texts, positions, self.requirements)
+        model = self.classifier(self.classifier_name)
+        probs = model.predict_proba(x)
         idx, sims = self.nearest(embeddings, k)
-        self.last_timings = {"encode": encoded - started,
-                             "classify_topk": time.perf_counter() - encoded}
-        return [self._prediction(p, i, s) for p, i, s in zip(probs, idx, sims, strict=True)]
+        classified = time.perf_counter()
+        weights = (self.explainer.factor_weights(x, probs, model.predict_proba) if explain
+                   else [None] * len(texts))
+        self.last_timings = {"encode": encoded - started, "classify_topk": classified - encoded,
+                             "explain": time.perf_counter() - classified}
+        given = positions or [None] * len(texts)
+        return [self._prediction(*row) for row in zip(texts, given, probs, idx, sims, weights,
+                                                      strict=True)]
 
-    def _prediction(self, probs: np.ndarray, idx: np.ndarray, sims: np.ndarray) -> Prediction:
+    def _prediction(self, text: str, position: str | None, probs: np.ndarray, idx: np.ndarray,
+                    sims: np.ndarray, weights: dict[str, float] | None) -> Prediction:
         neighbours = [Neighbour(self.reference_ids[j], round(float(s), 6), self.reference_labels[j])
                       for j, s in zip(idx, sims, strict=True)]
+        explanation = None if weights is None else self.explainer.explain(
+            text, position, weights,
+            [(int(j), n.reference_id, n.similarity, n.label) for j, n in zip(idx, neighbours,
+                                                                             strict=True)])
         return Prediction(
             label=self.labels[int(np.argmax(probs))],
             probabilities={lab: float(p) for lab, p in zip(self.labels, probs, strict=True)},
-            classifier=self.classifier_name, neighbours=neighbours)
+            classifier=self.classifier_name, neighbours=neighbours, explanation=explanation)
 
     def describe(self) -> dict[str, Any]:
         return {"classifier": self.classifier_name, "model_version": self.model_version,

@@ -36,6 +36,18 @@ class Client:
         r = self.http.post(f"{self.base_url}/v1/submissions", json=item, timeout=self.timeout)
         return str(self._check(r)["id"])
 
+    def submit_file(self, content: bytes, filename: str, position: str | None = None,
+                    external_id: str | None = None) -> str:
+        """A CV file (PDF, DOCX or text; the type from the extension) as multipart."""
+        fields = {k: v for k, v in (("position", position), ("external_id", external_id)) if v}
+        r = self.http.post(f"{self.base_url}/v1/submissions", files={"file": (filename, content)},
+                           data=fields, timeout=self.timeout)
+        return str(self._check(r)["id"])
+
+    def positions(self) -> list[dict[str, Any]]:
+        r = self.http.get(f"{self.base_url}/v1/positions", timeout=self.timeout)
+        return list(self._check(r)["positions"])
+
     def submit_many(self, items: list[dict[str, Any]]) -> list[str]:
         ids: list[str] = []
         for start in range(0, len(items), BATCH):

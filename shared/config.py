@@ -44,6 +44,9 @@ class Settings:
     max_cv_chars: Positive = 20_000
     max_batch_items: Positive = 1_000
     max_body_bytes: Positive = 32 * 1024 * 1024
+    #: A CV file (PDF, DOCX, text) at most this big, a PDF at most this many pages.
+    max_file_bytes: Positive = 5 * 1024 * 1024
+    max_file_pages: Positive = 20
     retry_after: Positive = 2
     #: Requests per minute per API key, counted in Redis across all API processes.
     rate_limit_per_minute: Positive = 600

@@ -65,6 +65,35 @@ class Board(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class User(Base):
+    """A recruiter of one board, signing in to the page with an e-mail and a password
+    (hashed with scrypt); disabled, never deleted, so what they did stays attributed."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEvent(Base):
+    """Who did what on the page: sign-in, sign-out, submit, erase, export. `target` is a
+    submission id or a filter, never CV text."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str | None] = mapped_column(String(300))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
 class IdempotencyRecord(Base):
     """The first response to an Idempotency-Key, replayed for the same key and body."""
 
@@ -94,6 +123,8 @@ class Submission(Base):
     #: The Idempotency-Key it was submitted with: erased with it (see retention.erase).
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: The recruiter who submitted it on the page; null for API submissions.
+    submitted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                  index=True)
@@ -121,6 +152,8 @@ class Result(Base):
     model_version: Mapped[str] = mapped_column(String(32))
     batch_id: Mapped[str] = mapped_column(String(32), index=True)
     batch_size: Mapped[int] = mapped_column(Integer)
+    #: See models/explain.py; null for results stored before it existed.
+    explanation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     submission: Mapped[Submission] = relationship(back_populates="result")

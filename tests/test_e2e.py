@@ -36,9 +36,23 @@ def check_done(client: Client, results: list[dict[str, Any]], labels: set[str]) 
         assert len(result["model_version"]) == 12
         sims = [n["similarity"] for n in result["neighbours"]]
         assert len(sims) == 5 and sims == sorted(sims, reverse=True)
+        check_explanation(result)
     first = results[0]["result"]["neighbours"][0]
     reference = client.reference(first["reference_id"])
     assert reference["outcome"] == first["outcome"] and reference["snippet"]
+
+
+def check_explanation(result: dict[str, Any]) -> None:
+    """The worker stored an explanation consistent with the result it explains."""
+    explanation = result["explanation"]
+    assert [e["reference_id"] for e in explanation["evidence"]] == [
+        n["reference_id"] for n in result["neighbours"]]
+    assert {f["factor"] for f in explanation["factors"]} == {"cv_text", "experience", "skills"}
+    if explanation["position"]["applied"]:
+        skills = explanation["skills"]
+        assert len(skills["matched"]) + len(skills["missing"]) == 5
+        assert explanation["experience"]["meets"] == (
+            explanation["experience"]["stated"] >= explanation["experience"]["required"])
 
 
 def exactly_once(database_url: str, expected: int) -> list[int]:
@@ -93,6 +107,24 @@ def test_two_workers_share_one_queue(settings: Settings, redis_url: str, pg_url:
     assert attempts == [1] * 80  # nobody processed anything twice
     logs = [(tmp_path / "log" / f"worker-{n}.log").read_text() for n in (1, 2)]
     assert all("batch done" in log for log in logs), "one worker did no work"
+
+
+def test_cv_files_over_http_are_classified_and_explained(settings: Settings, redis_url: str,
+                                                        tmp_path: Path) -> None:
+    from tests import cvfiles
+
+    lines = ["Data Scientist with 7 years of experience.", "Python, SQL and Pandas every day."]
+    with LocalStack(replace(settings, broker_url=redis_url), log_dir=tmp_path / "log") as stack:
+        client = stack.client()
+        assert "Data Scientist" in {p["title"] for p in client.positions()}
+        ids = [client.submit_file(cvfiles.pdf(lines), "cv.pdf", "Data Scientist"),
+               client.submit_file(cvfiles.docx(lines), "cv.docx", "Data Scientist")]
+        results = client.wait(ids, timeout=240)
+    for item in results:
+        assert item["status"] == "done", item
+        explanation = item["result"]["explanation"]
+        assert explanation["experience"]["stated"] == 7
+        assert explanation["skills"]["matched"] == ["Python", "SQL", "Pandas"]
 
 
 def test_embedded_redis_when_no_broker_is_configured(settings: Settings, tmp_path: Path) -> None:

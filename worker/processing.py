@@ -75,7 +75,8 @@ def _rows(claimed: list[Claimed], predictions: list[Prediction], model_version: 
     batch_id, now = new_id(), utcnow()
     results = [{"submission_seq": c.seq, "label": p.label, "probabilities": p.probabilities,
                 "classifier": p.classifier, "model_version": model_version,
-                "batch_id": batch_id, "batch_size": len(claimed), "created_at": now}
+                "explanation": p.explanation, "batch_id": batch_id, "batch_size": len(claimed),
+                "created_at": now}
                for c, p in zip(claimed, predictions, strict=True)]
     neighbours = [{"submission_seq": c.seq, "rank": rank, "reference_id": n.reference_id,
                    "similarity": n.similarity, "label": n.label}

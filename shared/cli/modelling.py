@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from shared.cli.common import app, console, one_line_errors
 from shared.errors import CvqError
+
+if TYPE_CHECKING:
+    from models.runtime import Prediction
 
 
 @app.command()
@@ -82,24 +86,77 @@ def evaluate(
 def predict(
     text: Annotated[str, typer.Argument(help="The CV text.")],
     artifacts: Annotated[Path, typer.Option(help="Artifacts folder.")] = Path("var/artifacts"),
+    position: Annotated[str | None, typer.Option(help="The position applied for.")] = None,
     k: Annotated[int, typer.Option(min=1, help="How many similar records.")] = 5,
     classifier: Annotated[str | None, typer.Option(help="random_forest, svm or mlp.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The API's result object.")] = False,
 ) -> None:
-    """Classify one CV and show its most similar reference records."""
+    """Classify one CV, explain the decision and show its most similar reference records."""
     from models.runtime import ModelRuntime
 
     if not text.strip():
         raise CvqError("the CV text is empty")
     runtime = ModelRuntime(artifacts, classifier)
-    prediction = runtime.predict_batch([text], k=k)[0]
+    prediction = runtime.predict_batch([text], k=k, positions=[position])[0]
+    if as_json:
+        print(json.dumps(prediction_json(prediction), indent=1, ensure_ascii=False))
+        return
     console.print(f"label: [bold]{prediction.label}[/bold] (classifier {prediction.classifier})")
     for label, p in sorted(prediction.probabilities.items(), key=lambda kv: -kv[1]):
         console.print(f"  P({label}) = {p:.4f}")
-    table = Table(title=f"top {k} similar records")
-    for column in ("id", "similarity", "label"):
+    print_explanation(prediction.explanation or {})
+
+
+def prediction_json(prediction: Prediction) -> dict[str, Any]:
+    return {"label": prediction.label, "probabilities": prediction.probabilities,
+            "classifier": prediction.classifier,
+            "neighbours": [{"reference_id": n.reference_id, "similarity": n.similarity,
+                            "outcome": n.label} for n in prediction.neighbours],
+            "explanation": prediction.explanation}
+
+
+def print_explanation(explanation: dict[str, Any]) -> None:
+    position, experience = explanation["position"], explanation["experience"]
+    console.print(f"position: {position['applied'] or 'none'}"
+                  + (f" ({position['note']})" if position.get("note") else ""))
+    required = experience["required"]
+    console.print(f"experience: {experience['stated']} year(s) stated"
+                  + ("" if required is None else f", {required}+ required, "
+                     f"{'meets' if experience['meets'] else 'below'}"))
+    if skills := explanation["skills"]:
+        console.print(f"skills matched: {', '.join(skills['matched']) or 'none'}; "
+                      f"missing: {', '.join(skills['missing']) or 'none'}")
+    for factor in explanation["factors"]:
+        console.print(f"  {factor['factor']}: {factor['direction']} {factor['weight']:.3f} "
+                      f"({factor['detail']})")
+    table = Table(title="most similar past candidates")
+    for column in ("id", "similarity", "outcome", "reason"):
         table.add_column(column)
-    for nb in prediction.neighbours:
-        table.add_row(nb.reference_id, f"{nb.similarity:.4f}", nb.label)
+    for e in explanation["evidence"]:
+        table.add_row(e["reference_id"], f"{e['similarity']:.4f}", e["outcome"], e["reason"] or "")
+    console.print(table)
+
+
+@app.command()
+@one_line_errors
+def positions(
+    artifacts: Annotated[Path, typer.Option(help="Artifacts folder.")] = Path("var/artifacts"),
+) -> None:
+    """The positions catalogue the model learned: each position's years and keywords."""
+    from models import artifacts as art
+    from models.features import Requirements
+
+    path = artifacts / art.REQUIREMENTS
+    if not (artifacts / art.MANIFEST).is_file():
+        raise CvqError(f"{artifacts}: no trained artifacts (run `cvqueue train` first)")
+    if not path.is_file():
+        console.print("this model was trained without positions: no catalogue")
+        return
+    table = Table(title=f"positions ({artifacts})")
+    for column in ("position", "min years", "keywords"):
+        table.add_column(column)
+    for title, opening in sorted(Requirements.load(path).openings.items()):
+        table.add_row(title, str(opening.min_years), ", ".join(opening.keywords))
     console.print(table)
 
 

@@ -1,0 +1,70 @@
+"""Accepting submissions, for the API and the recruiters' page alike: the rows are committed
+first, then their ids enqueued; a 202 (or the page's redirect) means the rows exist."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask.typing import ResponseReturnValue
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import RedisError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from api import idempotency
+from api.errors import ApiError
+from api.resources import resources
+from api.validation import NewSubmission
+from shared.broker import enqueue
+from shared.db import IdempotencyRecord, Submission
+
+log = logging.getLogger("cvqueue.api")
+
+
+def _conflicting_external_id(session: Any, board: int, items: list[NewSubmission]) -> None:
+    wanted = [i.external_id for i in items if i.external_id]
+    if not wanted:
+        return
+    existing = session.execute(select(Submission.external_id, Submission.id).where(
+        Submission.board_id == board, Submission.external_id.in_(wanted))).first()
+    if existing:
+        raise ApiError(409, "duplicate_external_id", f"external_id {existing[0]!r} was already "
+                       "submitted", existing_id=existing[1])
+
+
+def persist(items: list[NewSubmission], ids: list[str], board: int,
+            body: dict[str, Any] | None = None, idem: tuple[str, str] | None = None,
+            submitted_by: int | None = None) -> ResponseReturnValue | None:
+    """Commit the submissions (and the idempotency record) before anything is enqueued: a
+    202 means the rows exist. Returns the winner's response when a concurrent request with
+    the same Idempotency-Key committed first. A database outage propagates to the app-wide
+    handler: 503, nothing accepted."""
+    res = resources()
+    rows = [Submission(id=sid, board_id=board, status="queued", cv=i.cv, position=i.position,
+                       external_id=i.external_id, idempotency_key=idem[0] if idem else None,
+                       submitted_by=submitted_by)
+            for sid, i in zip(ids, items, strict=True)]
+    try:
+        with res.sessions.begin() as session:
+            _conflicting_external_id(session, board, items)
+            session.add_all(rows)
+            if idem and body is not None:
+                session.add(IdempotencyRecord(board_id=board, key=idem[0], request_hash=idem[1],
+                                              status_code=202, response=body))
+    except IntegrityError:
+        if idem and (winner := idempotency.stored_response(res.sessions, board, *idem)):
+            return winner
+        raise ApiError(409, "conflict", "a submission with this external_id or "
+                       "Idempotency-Key was created concurrently") from None
+    return None
+
+
+def enqueue_ids(ids: list[str]) -> None:
+    res = resources()
+    try:
+        enqueue(res.celery, ids, res.settings.queue)
+    except (BrokerError, RedisError, OSError) as exc:
+        # The rows are committed and stay `queued`: the sweeper enqueues them later.
+        log.warning("broker unavailable (%s); %d submission(s) wait in SQL",
+                    type(exc).__name__, len(ids))
