@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import errors, metrics
 from api.accounts import init_accounts
+from api.batches import batches
 from api.dashboard import dashboard
 from api.health import health
 from api.limits import Limits
@@ -19,6 +20,7 @@ from api.recruiters import recruiters
 from api.references import ReferenceStore
 from api.resources import Resources
 from api.views import v1
+from api.webhook_views import hooks
 from shared.bootstrap import database
 from shared.broker import make_celery, redis_for
 from shared.config import Settings
@@ -52,6 +54,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     errors.register(app)
     app.register_blueprint(health)
     app.register_blueprint(v1)
+    app.register_blueprint(batches)
+    app.register_blueprint(hooks)
     app.register_blueprint(ops)
     app.register_blueprint(dashboard)
     app.register_blueprint(recruiters)

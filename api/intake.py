@@ -17,7 +17,7 @@ from api.errors import ApiError
 from api.resources import resources
 from api.validation import NewSubmission
 from shared.broker import enqueue
-from shared.db import IdempotencyRecord, Submission
+from shared.db import Batch, IdempotencyRecord, Submission
 
 log = logging.getLogger("cvqueue.api")
 
@@ -35,19 +35,24 @@ def _conflicting_external_id(session: Any, board: int, items: list[NewSubmission
 
 def persist(items: list[NewSubmission], ids: list[str], board: int,
             body: dict[str, Any] | None = None, idem: tuple[str, str] | None = None,
-            submitted_by: int | None = None) -> ResponseReturnValue | None:
+            submitted_by: int | None = None, batch_id: str | None = None
+            ) -> ResponseReturnValue | None:
     """Commit the submissions (and the idempotency record) before anything is enqueued: a
     202 means the rows exist. Returns the winner's response when a concurrent request with
     the same Idempotency-Key committed first. A database outage propagates to the app-wide
-    handler: 503, nothing accepted."""
+    handler: 503, nothing accepted. A batch (`batch_id`) goes to the bulk lane."""
     res = resources()
+    lane = "bulk" if batch_id else "interactive"
     rows = [Submission(id=sid, board_id=board, status="queued", cv=i.cv, position=i.position,
                        external_id=i.external_id, idempotency_key=idem[0] if idem else None,
-                       submitted_by=submitted_by)
+                       submitted_by=submitted_by, batch_id=batch_id, lane=lane)
             for sid, i in zip(ids, items, strict=True)]
     try:
         with res.sessions.begin() as session:
             _conflicting_external_id(session, board, items)
+            if batch_id:
+                session.add(Batch(id=batch_id, board_id=board, total=len(rows)))
+                session.flush()  # the batch row before the rows that point to it
             session.add_all(rows)
             if idem and body is not None:
                 session.add(IdempotencyRecord(board_id=board, key=idem[0], request_hash=idem[1],
@@ -60,10 +65,10 @@ def persist(items: list[NewSubmission], ids: list[str], board: int,
     return None
 
 
-def enqueue_ids(ids: list[str]) -> None:
+def enqueue_ids(ids: list[str], lane: str = "interactive") -> None:
     res = resources()
     try:
-        enqueue(res.celery, ids, res.settings.queue)
+        enqueue(res.celery, ids, res.settings.queue, lane)
     except (BrokerError, RedisError, OSError) as exc:
         # The rows are committed and stay `queued`: the sweeper enqueues them later.
         log.warning("broker unavailable (%s); %d submission(s) wait in SQL",

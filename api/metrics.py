@@ -12,6 +12,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from api.resources import Resources
+from shared.broker import lane_queue
+from shared.db import STATUSES
 from shared.status import collect
 
 REJECTED = {401, 403, 404, 409, 413, 415, 422, 429, 503}
@@ -24,13 +26,15 @@ class QueueCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         s = collect(self.res.sessions, self.res.broker, self.res.settings.queue)
         queue = self.res.settings.queue
-        messages = GaugeMetricFamily("cvqueue_queue_messages", "Messages waiting in the "
-                                     "broker queue (a Redis list).", labels=["queue"])
-        messages.add_metric([queue], s.queue_messages or 0)
+        messages = GaugeMetricFamily("cvqueue_queue_messages", "Messages waiting in each "
+                                     "lane's broker queue (a Redis list).",
+                                     labels=["queue", "lane"])
+        for lane, depth in (s.lanes or {}).items():
+            messages.add_metric([lane_queue(queue, lane), lane], depth)
         yield messages
         by_status = GaugeMetricFamily("cvqueue_submissions", "Submissions by status (SQL).",
                                       labels=["status"])
-        for status in ("queued", "processing", "done", "failed"):
+        for status in STATUSES:
             by_status.add_metric([status], s.submissions.get(status, 0))
         yield by_status
         yield GaugeMetricFamily("cvqueue_oldest_queued_seconds", "Age of the oldest queued "

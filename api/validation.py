@@ -16,6 +16,8 @@ from api.files import FileLimits, extract_text
 from shared.config import Settings
 
 ID_RE = re.compile(r"[0-9a-f]{32}")
+#: ASCII digits only: str.isdigit() also accepts superscripts and other scripts' digits.
+DIGITS = re.compile(r"[0-9]{1,19}")
 FIELDS = {"cv", "position", "external_id"}
 FORM_FIELDS = {"file", "position", "external_id"}
 MAX_SHORT = 200

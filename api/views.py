@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from typing import Any
 
 from flask import Blueprint, jsonify, request
@@ -16,10 +15,10 @@ from api import idempotency, intake, validation
 from api.auth import authenticate, board_id, limit_address, limit_board
 from api.errors import bad_request, not_found, unavailable
 from api.resources import resources
-from api.serialize import submission_json
 from api.validation import NewSubmission
 from shared.db import STATUSES, Submission, new_id
 from shared.retention import erase
+from shared.serialize import submission_json
 
 log = logging.getLogger("cvqueue.api")
 v1 = Blueprint("v1", __name__, url_prefix="/v1")
@@ -27,7 +26,6 @@ v1 = Blueprint("v1", __name__, url_prefix="/v1")
 v1.before_request(limit_address)
 v1.before_request(authenticate)
 v1.before_request(limit_board)
-DIGITS = re.compile(r"[0-9]{1,19}")
 MAX_POLL_IDS = 100
 MAX_LIMIT = 500
 
@@ -40,9 +38,10 @@ def _accept(items: list[NewSubmission], ids: list[str], body: dict[str, Any],
     if idem and (stored := idempotency.stored_response(res.sessions, board_id(), *idem)):
         return stored
     res.limits.check_queue(res.sessions, board_id(), len(items))
-    if winner := intake.persist(items, ids, board_id(), body=body, idem=idem):
+    batch_id = body.get("batch_id")
+    if winner := intake.persist(items, ids, board_id(), body=body, idem=idem, batch_id=batch_id):
         return winner
-    intake.enqueue_ids(ids)
+    intake.enqueue_ids(ids, "bulk" if batch_id else "interactive")
     return jsonify(body), 202, {"Retry-After": str(res.settings.retry_after), **headers}
 
 
@@ -66,8 +65,9 @@ def submit() -> ResponseReturnValue:
 @v1.post("/submissions/batch")
 def submit_batch() -> ResponseReturnValue:
     items = validation.batch_body(request.get_data(), request.content_type, resources().settings)
-    ids = [new_id() for _ in items]
-    body: dict[str, Any] = {"ids": ids, "count": len(ids), "status": "queued"}
+    ids, batch_id = [new_id() for _ in items], new_id()
+    body: dict[str, Any] = {"batch_id": batch_id, "batch_url": f"/v1/batches/{batch_id}",
+                            "ids": ids, "count": len(ids), "status": "queued"}
     catalogue = resources().catalogue
     warnings = [{"index": i, **w} for i, item in enumerate(items)
                 if (w := catalogue.warning(item.position))]
@@ -131,8 +131,7 @@ def _int_param(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    # ASCII digits only: str.isdigit() also accepts superscripts and other scripts' digits.
-    if not DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
+    if not validation.DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
         raise bad_request(f"'{name}' must be a whole number from {low} to {high}")
     return int(raw)
 

@@ -8,6 +8,7 @@ import redis
 from celery import Celery
 
 from shared.config import Settings
+from shared.db import LANES
 
 CLASSIFY_TASK = "cvqueue.classify"
 
@@ -28,7 +29,11 @@ def make_celery(settings: Settings) -> Celery:
         # celery-batches buffers prefetched messages: leave room for a batch in every
         # process plus one being gathered, or batches are capped by the prefetch limit.
         worker_prefetch_multiplier=2 * settings.batch_size,
-        broker_transport_options={"visibility_timeout": settings.lease_seconds},
+        # "priority": every fetch asks the queues in the order the worker lists them (BRPOP
+        # over both lists returns from the first that holds a message): the interactive
+        # lane first, the bulk lane when it is empty (kombu's default rotates them).
+        broker_transport_options={"visibility_timeout": settings.lease_seconds,
+                                  "queue_order_strategy": "priority"},
         broker_connection_retry_on_startup=True,
         worker_proc_alive_timeout=120,
         worker_hijack_root_logger=False,
@@ -38,11 +43,22 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-def enqueue(celery: Celery, ids: Sequence[str], queue: str) -> None:
+def lane_queue(queue: str, lane: str) -> str:
+    """The broker queue of a lane: the bulk lane keeps the configured name."""
+    return queue if lane == "bulk" else f"{queue}.{lane}"
+
+
+def worker_queues(queue: str) -> list[str]:
+    """What a worker consumes, in the order it asks for messages: interactive first."""
+    return [lane_queue(queue, lane) for lane in LANES]
+
+
+def enqueue(celery: Celery, ids: Sequence[str], queue: str, lane: str = "bulk") -> None:
     """Publish one message per submission id over a single producer connection."""
+    target = lane_queue(queue, lane)
     with celery.producer_or_acquire() as producer:
         for submission_id in ids:
-            celery.send_task(CLASSIFY_TASK, args=[submission_id], queue=queue,
+            celery.send_task(CLASSIFY_TASK, args=[submission_id], queue=target,
                              producer=producer, ignore_result=True)
 
 
@@ -56,12 +72,21 @@ def redis_for(broker_url: str) -> redis.Redis | None:
     return None
 
 
-def queue_depth(client: redis.Redis | None, queue: str) -> int | None:
-    """Messages waiting in the queue (kombu keeps a Redis queue as a list of that name),
-    or None when the broker is not Redis or is unreachable."""
+def lane_depths(client: redis.Redis | None, queue: str) -> dict[str, int] | None:
+    """Messages waiting in each lane's queue (kombu keeps a Redis queue as a list of that
+    name), or None when the broker is not Redis or is unreachable."""
     if client is None:
         return None
     try:
-        return int(client.llen(queue))
+        with client.pipeline(transaction=False) as pipe:
+            for lane in LANES:
+                pipe.llen(lane_queue(queue, lane))
+            return {lane: int(n) for lane, n in zip(LANES, pipe.execute(), strict=True)}
     except redis.RedisError:
         return None
+
+
+def queue_depth(client: redis.Redis | None, queue: str) -> int | None:
+    """Messages waiting in both lanes, or None (see `lane_depths`)."""
+    depths = lane_depths(client, queue)
+    return None if depths is None else sum(depths.values())

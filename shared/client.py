@@ -1,17 +1,31 @@
-"""A small HTTP client for the intake API: submit in batches, poll until done."""
+"""The Python client for the intake API, the way to integrate: submit (with an
+Idempotency-Key that every retry reuses, so a retry never creates a second submission),
+retry on 429/503 and connection errors honouring `Retry-After`, poll until done, follow
+batches, and verify webhook signatures."""
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
 import requests
+from standardwebhooks.webhooks import Webhook
 
 from shared.errors import CvqError
 
 BATCH = 1000
 POLL_IDS = 100
+RETRIES = 5
+RETRY_STATUSES = (429, 503)
+MAX_RETRY_AFTER = 60.0
+
+
+def verify_webhook(secret: str, body: bytes, headers: dict[str, str]) -> Any:
+    """The event of a webhook request whose signature checks out with `secret` (raises
+    `standardwebhooks.webhooks.WebhookVerificationError` otherwise)."""
+    return Webhook(secret).verify(body, headers)
 
 
 class Client:
@@ -32,16 +46,40 @@ class Client:
                            f"{response.status_code} {message}")
         return response.json()
 
+    def send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One request, retried on 429/503 (after its Retry-After) and on connection errors."""
+        for attempt in range(RETRIES):
+            try:
+                r = self.http.request(method, f"{self.base_url}{path}", timeout=self.timeout,
+                                      **kwargs)
+            except requests.ConnectionError:
+                if attempt == RETRIES - 1:
+                    raise
+                time.sleep(2 ** attempt)
+                continue
+            if r.status_code not in RETRY_STATUSES or attempt == RETRIES - 1:
+                return r
+            time.sleep(min(MAX_RETRY_AFTER, float(r.headers.get("Retry-After", 2 ** attempt))))
+        raise AssertionError("unreachable")
+
     def submit(self, item: dict[str, Any]) -> str:
-        r = self.http.post(f"{self.base_url}/v1/submissions", json=item, timeout=self.timeout)
+        r = self.send("POST", "/v1/submissions", json=item,
+                      headers={"Idempotency-Key": str(uuid.uuid4())})
         return str(self._check(r)["id"])
+
+    def batch(self, batch_id: str, after: str = "", limit: int = 100) -> dict[str, Any]:
+        r = self.send("GET", f"/v1/batches/{batch_id}", params={"after": after, "limit": limit})
+        return dict(self._check(r))
+
+    def cancel_batch(self, batch_id: str) -> dict[str, Any]:
+        return dict(self._check(self.send("DELETE", f"/v1/batches/{batch_id}")))
 
     def submit_file(self, content: bytes, filename: str, position: str | None = None,
                     external_id: str | None = None) -> str:
         """A CV file (PDF, DOCX or text; the type from the extension) as multipart."""
         fields = {k: v for k, v in (("position", position), ("external_id", external_id)) if v}
-        r = self.http.post(f"{self.base_url}/v1/submissions", files={"file": (filename, content)},
-                           data=fields, timeout=self.timeout)
+        r = self.send("POST", "/v1/submissions", files={"file": (filename, content)},
+                      data=fields, headers={"Idempotency-Key": str(uuid.uuid4())})
         return str(self._check(r)["id"])
 
     def positions(self) -> list[dict[str, Any]]:
@@ -51,8 +89,8 @@ class Client:
     def submit_many(self, items: list[dict[str, Any]]) -> list[str]:
         ids: list[str] = []
         for start in range(0, len(items), BATCH):
-            r = self.http.post(f"{self.base_url}/v1/submissions/batch",
-                               json=items[start:start + BATCH], timeout=self.timeout)
+            r = self.send("POST", "/v1/submissions/batch", json=items[start:start + BATCH],
+                          headers={"Idempotency-Key": str(uuid.uuid4())})
             ids += self._check(r)["ids"]
         return ids
 
@@ -60,9 +98,8 @@ class Client:
         ids = list(ids)
         items: list[dict[str, Any]] = []
         for start in range(0, len(ids), POLL_IDS):
-            r = self.http.get(f"{self.base_url}/v1/submissions",
-                              params={"ids": ",".join(ids[start:start + POLL_IDS])},
-                              timeout=self.timeout)
+            r = self.send("GET", "/v1/submissions",
+                          params={"ids": ",".join(ids[start:start + POLL_IDS])})
             items += self._check(r)["items"]
         return items
 

@@ -82,6 +82,17 @@ class Settings:
     #: A worker with messages waiting that receives none for this long exits with code 3
     #: (for its supervisor to restart it); 0 turns the check off.
     liveness_seconds: NonNegative = 120
+    #: Webhooks: deliveries to private, loopback or link-local addresses are refused unless
+    #: this allows them (tests, closed networks); attempts before `dead`; the first retry's
+    #: wait in seconds (doubling, with jitter, at most an hour); how long the previous
+    #: secret stays valid after a rotation; how often the dispatcher looks for due ones.
+    webhook_allow_private: bool = False
+    webhook_max_attempts: Positive = 8
+    webhook_backoff: Seconds = 10.0
+    webhook_grace_hours: Positive = 24
+    webhook_interval: Seconds = 1.0
+    #: Seconds to wait for a receiver's answer (connecting: at most 3).
+    webhook_timeout: Seconds = 5.0
     #: "module:function" that builds the worker's model runtime from these settings;
     #: empty: the trained artifacts (tests supply a runtime that fails on purpose).
     runtime_factory: str = ""

@@ -24,8 +24,11 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
-STATUSES = ("queued", "processing", "done", "failed")
+STATUSES = ("queued", "processing", "done", "failed", "cancelled")
 UNFINISHED = ("queued", "processing")
+#: Single submits and the page go to the interactive lane, batches to the bulk lane;
+#: workers take the interactive queue first (shared/broker.py).
+LANES = ("interactive", "bulk")
 # SQLite only auto-increments an INTEGER primary key.
 SeqType = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -63,6 +66,12 @@ class Board(Base):
     role: Mapped[str] = mapped_column(String(16), default="board", server_default="board")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Where this board's webhooks go, signed with `webhook_secret` (and, during a
+    #: rotation's grace period, with the previous one too).
+    webhook_url: Mapped[str | None] = mapped_column(String(2000))
+    webhook_secret: Mapped[str | None] = mapped_column(String(100))
+    webhook_previous_secret: Mapped[str | None] = mapped_column(String(100))
+    webhook_previous_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class User(Base):
@@ -108,6 +117,43 @@ class IdempotencyRecord(Base):
                                                  index=True)
 
 
+class Batch(Base):
+    """A batch submit: its submissions keep `batch_id`; `completed_at` is set once, when the
+    last of them finished (done, failed or cancelled), with its `batch.completed` event."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"), index=True)
+    total: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class WebhookDelivery(Base):
+    """One event for one board's webhook (an outbox row, written in the transaction that
+    caused it). Same `id` (the `webhook-id` header) on every attempt: at-least-once."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"), index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    #: The submission or batch id the event is about.
+    subject: Mapped[str] = mapped_column(String(32))
+    #: pending, delivered, dead (attempts used up) or dropped (its subject was erased).
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class Submission(Base):
     __tablename__ = "submissions"
     __table_args__ = (UniqueConstraint("board_id", "external_id", name="uq_board_external_id"),
@@ -123,6 +169,10 @@ class Submission(Base):
     #: The Idempotency-Key it was submitted with: erased with it (see retention.erase).
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: The batch it came in (batch submits only) and the lane it was queued on.
+    batch_id: Mapped[str | None] = mapped_column(ForeignKey("batches.id"), index=True)
+    lane: Mapped[str] = mapped_column(String(16), default="interactive",
+                                      server_default="interactive")
     #: The recruiter who submitted it on the page; null for API submissions.
     submitted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     error: Mapped[str | None] = mapped_column(Text)

@@ -20,7 +20,7 @@ import redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
-from shared.broker import queue_depth
+from shared.broker import lane_depths
 from shared.db import UNFINISHED, Submission, as_utc, utcnow
 
 HEARTBEAT_EVERY = 10.0
@@ -47,6 +47,8 @@ class Status:
     workers: list[WorkerBeat] = field(default_factory=list)
     requeued_total: int = 0
     gave_up_total: int = 0
+    #: Messages waiting per lane (interactive, bulk); None without a Redis broker.
+    lanes: dict[str, int] | None = None
 
     @property
     def waiting(self) -> int:
@@ -73,8 +75,10 @@ def collect(sessions: sessionmaker[Any], broker: redis.Redis | None, queue: str)
                 Submission.status == "failed",
                 Submission.finished_at >= now - timedelta(hours=1))
             .group_by(Submission.error).order_by(func.count().desc()).limit(10)).tuples().all()
+    lanes = lane_depths(broker, queue)
     return Status(
-        queue_messages=queue_depth(broker, queue), submissions={k: int(v) for k, v in
+        queue_messages=None if lanes is None else sum(lanes.values()), lanes=lanes,
+        submissions={k: int(v) for k, v in
                                                                  counts.items()},
         oldest_queued_seconds=(now - as_utc(oldest)).total_seconds() if oldest else 0.0,
         done_last_minute=int(done[0] or 0), done_last_hour=int(done[1] or 0),

@@ -21,6 +21,7 @@ from models.generator import generate
 from shared.config import Settings
 from shared.db import Result, Submission, make_sessions
 from shared.stack import LocalStack
+from tests.lanes import interactive_behind_bulk
 
 #: A poller that honours the API's Retry-After rather than spinning.
 POLL_INTERVAL = 1.0
@@ -145,6 +146,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--artifacts", type=Path, default=Path("var/artifacts"))
     parser.add_argument("--n", type=int, default=1200, help="CVs to push through")
+    parser.add_argument("--lane-backlog", type=int, default=5000,
+                        help="bulk CVs queued ahead of one interactive CV")
     args = parser.parse_args()
     records = generate(args.n + 4, seed=777)
     items = [{"cv": r["cv"], "position": r["opening_position"]} for r in records]
@@ -178,6 +181,10 @@ def main() -> None:
                        for k, v in e2e["cpu"].items())
     print(f"CPU used during the run, share of {cores} cores: {shares}")
     print(f"worker peak RSS (main + pool children): {e2e['worker_rss_mib']:.0f} MiB")
+    lanes_db = bench_dir / f"bench-lanes-{int(time.time())}.db"
+    with LocalStack(replace(settings, database_url=f"sqlite:///{lanes_db}"), workers=1,
+                    log_dir=bench_dir / "log") as stack:
+        print(interactive_behind_bulk(stack, args.lane_backlog).line(settings.batch_size))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 
 from api import create_app
 from api.resources import resources
+from shared.broker import queue_depth, worker_queues
 from shared.config import Settings
 from shared.db import Board, IdempotencyRecord, Result, Submission, utcnow
 from shared.errors import CvqError
@@ -27,7 +28,7 @@ from shared.retention import parse_age, purge_older_than
 def app(settings: Settings, redis_url: str) -> Iterator[Flask]:
     s = replace(settings, broker_url=redis_url, rate_limit_per_minute=1000)
     yield create_app({"SETTINGS": s, "TESTING": True})
-    redis.Redis.from_url(redis_url).delete(s.queue)
+    redis.Redis.from_url(redis_url).delete(*worker_queues(s.queue))
 
 
 def board(app: Flask, name: str) -> FlaskClient:
@@ -149,7 +150,7 @@ def test_queue_backpressure_answers_503(settings: Settings, redis_url: str) -> N
         r = client.post("/v1/submissions", json={"cv": "late"})
         assert r.headers["Retry-After"] and "queue is full" in r.get_json()["message"]
     finally:
-        redis.Redis.from_url(redis_url).delete(s.queue)
+        redis.Redis.from_url(redis_url).delete(*worker_queues(s.queue))
 
 
 def test_delete_erases_the_cv_and_its_result_and_a_leftover_message_is_harmless(
@@ -164,7 +165,7 @@ def test_delete_erases_the_cv_and_its_result_and_a_leftover_message_is_harmless(
     assert a.delete(f"/v1/submissions/{sid}").status_code == 204
     assert a.get(f"/v1/submissions/{sid}").status_code == 404
     assert a.delete(f"/v1/submissions/{sid}").status_code == 404
-    assert queue.llen(res.settings.queue) == 2  # the queue is not scanned: ids only
+    assert queue_depth(queue, res.settings.queue) == 2  # the queue is not scanned: ids only
     assert claim(res.sessions, [sid], 300, fresh_only=True) == []  # a worker skips it
     with res.sessions() as s:
         assert list(s.scalars(select(Submission.id))) == [keep]

@@ -170,8 +170,8 @@ def test_a_result_shows_nothing_of_other_boards(app: Flask, client: FlaskClient)
     sid = client.post("/v1/submissions", json={"cv": "a CV"}).get_json()["id"]
     page = client.get("/v1/submissions?limit=1").get_json()
     assert page["next_cursor"] == sid
-    from api.serialize import submission_json
     from shared.db import Neighbour, Result, Submission
+    from shared.serialize import submission_json
 
     row = Submission(id="f" * 32, board_id=1, status="done", cv="x", attempts=1,
                      result=Result(label="Accepted", probabilities={"Accepted": 1.0},

@@ -69,9 +69,12 @@ def test_autoscaling_manifest_names_the_real_queue_and_metric() -> None:
 
     scaled = yaml.safe_load((ROOT / "deploy" / "keda-scaledobject.yaml").read_text())
     assert scaled["kind"] == "ScaledObject" and scaled["apiVersion"].startswith("keda.sh/")
+    from shared.broker import worker_queues
+
     triggers = {t["type"]: t["metadata"] for t in scaled["spec"]["triggers"]}
-    assert triggers["redis"]["listName"] == Settings().queue
-    assert int(triggers["redis"]["listLength"]) > 0
+    lists = [t["metadata"] for t in scaled["spec"]["triggers"] if t["type"] == "redis"]
+    assert sorted(t["listName"] for t in lists) == sorted(worker_queues(Settings().queue))
+    assert all(int(t["listLength"]) > 0 for t in lists)
     assert "cvqueue_oldest_queued_seconds" in triggers["prometheus"]["query"]
     import inspect
 

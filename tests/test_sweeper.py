@@ -14,7 +14,7 @@ import redis
 from sqlalchemy import update
 from sqlalchemy.orm import sessionmaker
 
-from shared.broker import make_celery, redis_for
+from shared.broker import make_celery, queue_depth, redis_for, worker_queues
 from shared.config import Settings
 from shared.db import Submission, utcnow
 from shared.keys import create_key
@@ -33,7 +33,7 @@ def broker(sweeper_settings: Settings) -> Iterator[redis.Redis]:
     client = redis_for(sweeper_settings.broker_url)
     assert client is not None
     yield client
-    client.delete(sweeper_settings.queue)
+    client.delete(*worker_queues(sweeper_settings.queue))
 
 
 @pytest.fixture()
@@ -66,7 +66,7 @@ def test_a_dead_workers_rows_are_re_enqueued_once_per_claim(
     for second in range(1, 241):
         sweep(sessions, sweeper_settings, broker, start + timedelta(seconds=second))
         broker.rpush(sweeper_settings.queue, b"other work")  # the queue is never empty
-    copies = broker.llen(sweeper_settings.queue) - 240
+    copies = queue_depth(broker, sweeper_settings.queue) - 240
     assert 7 <= copies <= 7 * 4, copies
 
 
@@ -76,9 +76,9 @@ def test_a_message_that_is_not_consumed_is_sent_again_only_when_it_may_be_lost(
     add(sessions, 3, enqueued_at=now - timedelta(seconds=5))
     broker.rpush(sweeper_settings.queue, b"other work")
     assert sweep(sessions, sweeper_settings, broker, now) == 0, "in the queue, not lost"
-    broker.delete(sweeper_settings.queue)
+    broker.delete(*worker_queues(sweeper_settings.queue))
     assert sweep(sessions, sweeper_settings, broker, now) == 3, "queue empty: lost"
-    broker.delete(sweeper_settings.queue)  # flushed again: the wait has doubled to 4 s
+    broker.delete(*worker_queues(sweeper_settings.queue))  # flushed again: the wait has doubled to 4 s
     assert sweep(sessions, sweeper_settings, broker, now + timedelta(seconds=3)) == 0
     assert sweep(sessions, sweeper_settings, broker, now + timedelta(seconds=5)) == 3
 

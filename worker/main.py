@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shared.bootstrap import service_settings
+from shared.broker import worker_queues
 from worker import metrics
 
 
@@ -13,6 +14,7 @@ def run(loglevel: str = "INFO") -> None:
 
     celery = create_worker_app(settings)
     concurrency = 1 if settings.worker_pool == "solo" else settings.worker_concurrency
-    celery.worker_main(["worker", f"--loglevel={loglevel}", "-Q", settings.queue,
+    queues = ",".join(worker_queues(settings.queue))
+    celery.worker_main(["worker", f"--loglevel={loglevel}", "-Q", queues,
                         "-P", settings.worker_pool, "-c", str(concurrency), "--without-gossip",
                         "--without-mingle", "--without-heartbeat"])

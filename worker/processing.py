@@ -24,6 +24,7 @@ from sqlalchemy.orm import sessionmaker
 
 from shared.config import Settings
 from shared.db import Neighbour, Result, Submission, as_utc, new_id, utcnow
+from shared.events import add_events, complete_batches
 from worker.instruments import BATCH_SIZE, BATCHES, CVS, LAST_BATCH, STAGE_SECONDS
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ class Claimed:
     position: str | None
     attempts: int
     created_at: datetime
+    board_id: int = 0
+    batch_id: str | None = None
 
 
 def claim(sessions: sessionmaker[Any], ids: list[str], lease_seconds: int,
@@ -61,13 +64,14 @@ def claim(sessions: sessionmaker[Any], ids: list[str], lease_seconds: int,
     stmt = (update(Submission).where(where)
             .values(status="processing", attempts=Submission.attempts + 1, started_at=now)
             .returning(Submission.seq, Submission.id, Submission.cv, Submission.position,
-                       Submission.attempts, Submission.created_at))
+                       Submission.attempts, Submission.created_at, Submission.board_id,
+                       Submission.batch_id))
     with sessions.begin() as session:
         rows = session.execute(stmt).all()
-    for *_, created in rows:
-        STAGE_SECONDS.labels("queued").observe(max(0.0, (now - as_utc(created)).total_seconds()))
-    return [Claimed(seq, sid, cv or "", position, attempts, created)
-            for seq, sid, cv, position, attempts, created in rows]
+    for row in rows:
+        STAGE_SECONDS.labels("queued").observe(max(0.0, (now - as_utc(row[5])).total_seconds()))
+    return [Claimed(seq, sid, cv or "", position, attempts, created, board, batch)
+            for seq, sid, cv, position, attempts, created, board, batch in rows]
 
 
 def _rows(claimed: list[Claimed], predictions: list[Prediction], model_version: str
@@ -109,6 +113,8 @@ def store(sessions: sessionmaker[Any], claimed: list[Claimed], predictions: list
         session.execute(update(Submission)
                         .where(Submission.seq.in_([c.seq for c, _ in keep]))
                         .values(status="done", finished_at=utcnow(), error=None))
+        add_events(session, "submission.completed", [(c.board_id, c.id) for c, _ in keep])
+        complete_batches(session, [c.batch_id for c, _ in keep if c.batch_id])
     if len(alive) < len(claimed):
         log.info("%d submission(s) erased while in the batch; stored the others",
                  len(claimed) - len(alive))
@@ -142,9 +148,12 @@ def mark_failed_attempt(sessions: sessionmaker[Any], claimed: Claimed, reason: s
         values["finished_at"] = utcnow()
         CVS.labels("failed").inc()
     with sessions.begin() as session:
-        session.execute(update(Submission).where(Submission.seq == claimed.seq,
-                                                 Submission.status == "processing")
-                        .values(**values))
+        changed = session.execute(update(Submission).where(Submission.seq == claimed.seq,
+                                                           Submission.status == "processing")
+                                  .values(**values)).rowcount
+        if final and changed:
+            add_events(session, "submission.failed", [(claimed.board_id, claimed.id)])
+            complete_batches(session, [claimed.batch_id] if claimed.batch_id else [])
 
 
 class BatchProcessor:

@@ -33,7 +33,9 @@ from sqlalchemy.orm import sessionmaker
 from shared.broker import enqueue, queue_depth, redis_for
 from shared.config import Settings
 from shared.db import Submission, utcnow
+from shared.events import add_events, complete_batches
 from shared.status import count
+from worker.deliveries import Dispatcher
 
 log = logging.getLogger("cvqueue.sweeper")
 MAX_ROWS = 5_000
@@ -45,24 +47,32 @@ class SweepResult:
     requeued: int = 0
 
 
-def _stamp(sessions: sessionmaker[Any], where: ColumnElement[bool], now: datetime) -> list[str]:
-    """Stamp up to MAX_ROWS matching rows as enqueued now and return their ids, atomically."""
+def _stamp(sessions: sessionmaker[Any], where: ColumnElement[bool], now: datetime
+           ) -> dict[str, list[str]]:
+    """Stamp up to MAX_ROWS matching rows as enqueued now, atomically; their ids by lane."""
     with sessions.begin() as session:
         seqs = select(Submission.seq).where(where).order_by(Submission.seq).limit(MAX_ROWS)
         stmt = (update(Submission).where(Submission.seq.in_(seqs.scalar_subquery()), where)
                 .values(enqueued_at=now, enqueue_count=Submission.enqueue_count + 1)
-                .returning(Submission.id))
-        return list(session.scalars(stmt))
+                .returning(Submission.id, Submission.lane))
+        by_lane: dict[str, list[str]] = {}
+        for sid, lane in session.execute(stmt).tuples():
+            by_lane.setdefault(lane, []).append(sid)
+        return by_lane
 
 
 def _give_up(sessions: sessionmaker[Any], expired: ColumnElement[bool], now: datetime,
              max_attempts: int) -> int:
     with sessions.begin() as session:
-        return int(session.execute(
+        failed = session.execute(
             update(Submission).where(expired, Submission.attempts >= max_attempts)
             .values(status="failed", finished_at=now,
                     error=f"gave up after {max_attempts} attempts: the worker processing it "
-                          "stopped (crash or out of memory)")).rowcount)
+                          "stopped (crash or out of memory)")
+            .returning(Submission.board_id, Submission.id, Submission.batch_id)).tuples().all()
+        add_events(session, "submission.failed", [(board, sid) for board, sid, _ in failed])
+        complete_batches(session)  # also the batches whose last rows two workers finished
+        return len(failed)
 
 
 def _lost_before(wait: timedelta, now: datetime) -> ColumnElement[datetime]:
@@ -87,24 +97,37 @@ def sweep_once(sessions: sessionmaker[Any], celery: Celery, settings: Settings,
     unfinished = expired | (Submission.status == "queued")
     wait = timedelta(seconds=settings.requeue_after * (1 if depth == 0 else 10))
     lost = ~consumed & (Submission.enqueued_at < _lost_before(wait, now))
-    ids = _stamp(sessions, unfinished & (consumed | lost), now)
-    if ids:
-        enqueue(celery, ids, settings.queue)
-    result.requeued = len(ids)
+    by_lane = _stamp(sessions, unfinished & (consumed | lost), now)
+    for lane, ids in by_lane.items():
+        enqueue(celery, ids, settings.queue, lane)
+    result.requeued = sum(len(ids) for ids in by_lane.values())
     count(broker_redis, settings.queue, "requeued", result.requeued)
     return result
 
 
 def run(sessions: sessionmaker[Any], celery: Celery, settings: Settings, once: bool = False
         ) -> None:
+    """Sweep every `sweep_interval`; the webhook dispatcher runs beside it in a thread."""
     broker_redis = redis_for(settings.broker_url)
-    while True:
-        try:
-            result = sweep_once(sessions, celery, settings, broker_redis)
-            if result.failed or result.requeued:
-                log.info("sweep: %d re-enqueued, %d marked failed", result.requeued, result.failed)
-        except (OperationalError, BrokerError, RedisError, OSError) as exc:
-            log.warning("sweep skipped: %s", type(exc).__name__)
-        if once:
-            return
-        time.sleep(settings.sweep_interval)
+    dispatcher = Dispatcher(sessions, settings)
+    if not once:
+        dispatcher.start()
+    try:
+        while True:
+            _sweep_logged(sessions, celery, settings, broker_redis)
+            if once:
+                dispatcher.run_once()
+                return
+            time.sleep(settings.sweep_interval)
+    finally:
+        dispatcher.stop()
+
+
+def _sweep_logged(sessions: sessionmaker[Any], celery: Celery, settings: Settings,
+                  broker_redis: redis.Redis | None) -> None:
+    try:
+        result = sweep_once(sessions, celery, settings, broker_redis)
+        if result.failed or result.requeued:
+            log.info("sweep: %d re-enqueued, %d marked failed", result.requeued, result.failed)
+    except (OperationalError, BrokerError, RedisError, OSError) as exc:
+        log.warning("sweep skipped: %s", type(exc).__name__)

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from shared.cli.common import admin_database, app, console, one_line_errors
 from shared.config import Settings
+from shared.errors import CvqError
 
 keys_app = typer.Typer(help="API keys, one per job board (tenant).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -65,6 +66,47 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="The board's name.")]) 
 
     revoke(admin_database(), name)
     console.print(f"revoked the key of {name}")
+
+
+@keys_app.command("webhook")
+@one_line_errors
+def keys_webhook(
+    name: Annotated[str, typer.Argument(help="The board's name.")],
+    url: Annotated[str | None, typer.Option(help="Where to send the board's events.")] = None,
+    rotate: Annotated[bool, typer.Option(help="A new signing secret (the old one stays "
+                                               "valid for CVQ_WEBHOOK_GRACE_HOURS).")] = False,
+    remove: Annotated[bool, typer.Option(help="Send this board no more events.")] = False,
+) -> None:
+    """Set a board's webhook URL (its signing secret is printed once), rotate or remove it."""
+    from shared import subscriptions
+
+    if [url is not None, rotate, remove].count(True) != 1:
+        raise CvqError("give one of --url, --rotate or --remove")
+    settings, sessions = Settings.from_env(), admin_database()
+    board = subscriptions.board_id_by_name(sessions, name)
+    if remove:
+        subscriptions.remove_webhook(sessions, board)
+        console.print(f"{name}: webhook removed")
+        return
+    secret = (subscriptions.rotate_secret(sessions, board, settings.webhook_grace_hours) if rotate
+              else subscriptions.set_webhook(sessions, board, url or "",
+                                             settings.webhook_allow_private))
+    console.print(f"{name}: webhook {subscriptions.webhook_info(sessions, board)['url']}")
+    if secret:
+        console.print("signing secret (shown once, store it now):")
+        print(secret)
+
+
+@keys_app.command("redeliver")
+@one_line_errors
+def keys_redeliver(delivery: Annotated[str, typer.Argument(help="The delivery's id (msg_...).")]
+                   ) -> None:
+    """Send a webhook delivery again (dead or not), with the same webhook-id."""
+    from shared.subscriptions import redeliver
+
+    if not redeliver(admin_database(), delivery):
+        raise CvqError(f"no delivery {delivery!r}")
+    console.print(f"{delivery}: queued for delivery")
 
 
 db_app = typer.Typer(help="Schema migrations (Alembic).", no_args_is_help=True)

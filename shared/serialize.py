@@ -1,11 +1,14 @@
-"""Submissions as the API shows them."""
+"""Submissions and batches as the API (and its webhooks) show them."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from shared.db import Submission
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from shared.db import STATUSES, Batch, Submission
 
 
 def _time(value: datetime | None) -> str | None:
@@ -18,6 +21,8 @@ def submission_json(s: Submission) -> dict[str, Any]:
         "created_at": _time(s.created_at), "started_at": _time(s.started_at),
         "finished_at": _time(s.finished_at), "attempts": s.attempts,
     }
+    if s.batch_id:
+        body["batch_id"] = s.batch_id
     if s.status == "failed":
         body["error"] = s.error
     if s.status == "done" and s.result is not None:
@@ -31,3 +36,19 @@ def submission_json(s: Submission) -> dict[str, Any]:
             "explanation": r.explanation,
         }
     return body
+
+
+def batch_json(batch: Batch, counts: dict[str, int]) -> dict[str, Any]:
+    """A batch's progress: `counts` by status (every status present, zeros included)."""
+    status = ("cancelled" if batch.cancelled_at else "completed" if batch.completed_at
+              else "running")
+    return {"id": batch.id, "status": status, "total": batch.total,
+            "counts": {s: counts.get(s, 0) for s in STATUSES},
+            "created_at": _time(batch.created_at), "completed_at": _time(batch.completed_at),
+            "cancelled_at": _time(batch.cancelled_at)}
+
+
+def batch_counts(session: Session, batch_id: str) -> dict[str, int]:
+    return {status: int(n) for status, n in session.execute(
+        select(Submission.status, func.count()).where(Submission.batch_id == batch_id)
+        .group_by(Submission.status)).tuples()}

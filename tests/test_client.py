@@ -1,0 +1,58 @@
+"""The Python client against a real HTTP server that refuses first: retries reuse the
+Idempotency-Key and wait what Retry-After says; webhook verification."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from shared.client import Client, verify_webhook
+from shared.webhooks import new_message_id, new_secret, signature
+
+
+def test_submit_retries_a_503_after_retry_after_with_the_same_key() -> None:
+    seen: list[tuple[float, str]] = []
+
+    class Busy(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append((time.monotonic(), self.headers["Idempotency-Key"]))
+            status, body = (503, {"error": "unavailable"}) if len(seen) < 3 else (
+                202, {"id": "a" * 32})
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Retry-After", "1")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert Client(f"http://127.0.0.1:{server.server_port}", "k").submit({"cv": "x"}) == "a" * 32
+    finally:
+        server.shutdown()
+    assert len(seen) == 3 and len({key for _, key in seen}) == 1
+    assert seen[1][0] - seen[0][0] >= 0.9 and seen[2][0] - seen[1][0] >= 0.9
+
+
+def test_verify_webhook_accepts_the_signed_body_and_refuses_an_altered_one() -> None:
+    secret, message_id, now = new_secret(), new_message_id(), datetime.now(UTC)
+    body = json.dumps({"type": "submission.completed", "data": {"id": "a" * 32}})
+    headers = {"webhook-id": message_id, "webhook-timestamp": str(int(now.timestamp())),
+               "webhook-signature": signature([secret], message_id, now, body)}
+    assert verify_webhook(secret, body.encode(), headers)["type"] == "submission.completed"
+    with pytest.raises(WebhookVerificationError):
+        verify_webhook(secret, body.replace("completed", "failed").encode(), headers)
+    with pytest.raises(WebhookVerificationError):
+        verify_webhook(new_secret(), body.encode(), headers)
