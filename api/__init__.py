@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from api import errors, metrics
 from api.accounts import init_accounts
 from api.batches import batches
+from api.contract import contract
 from api.dashboard import dashboard
 from api.health import health
 from api.limits import Limits
@@ -53,6 +54,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["cvqueue_metrics"] = metrics.install(app, resources)
     errors.register(app)
     app.register_blueprint(health)
+    app.register_blueprint(contract)
     app.register_blueprint(v1)
     app.register_blueprint(batches)
     app.register_blueprint(hooks)

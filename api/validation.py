@@ -202,7 +202,8 @@ def file_body(files: MultiDict[str, FileStorage], form: MultiDict[str, str],
               settings: Settings) -> NewSubmission:
     """A multipart submission: one `file` part (PDF, DOCX or text), `position` and
     `external_id` as optional form fields."""
-    unknown = sorted((set(form) | set(files)) - FORM_FIELDS)
+    # A part whose name werkzeug cannot read comes back under the key None.
+    unknown = sorted(str(k) for k in (set(form) | set(files)) - FORM_FIELDS)
     if unknown:
         raise bad_request(f"unknown form field '{unknown[0][:40]}' (allowed: "
                           f"{', '.join(sorted(FORM_FIELDS))})")

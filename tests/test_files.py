@@ -125,6 +125,18 @@ def test_malformed_forms_are_400(app: Flask, client: FlaskClient, data, message)
     assert stored(app) == []
 
 
+def test_a_part_with_an_unreadable_name_is_400_not_500(app: Flask, client: FlaskClient) -> None:
+    """Found by schemathesis: werkzeug files such a part under the key None."""
+    boundary = "b0undary"
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="x\\"\r\n\r\nv\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.txt"'
+            f'\r\n\r\nPython developer\r\n--{boundary}--\r\n').encode()
+    r = client.post("/v1/submissions", data=body,
+                    content_type=f"multipart/form-data; boundary={boundary}")
+    assert r.status_code == 400 and "unknown form field" in r.get_json()["message"]
+    assert stored(app) == []
+
+
 def test_a_retried_upload_with_the_same_idempotency_key_is_one_submission(
         app: Flask, client: FlaskClient) -> None:
     content = cvfiles.pdf(CV_LINES)
