@@ -6,7 +6,7 @@ ARTIFACTS ?= var/artifacts
 DATA ?= var/data/recruitment.json
 N ?= 10000
 
-.PHONY: install demo test test-fast lint bench artifacts
+.PHONY: install demo test test-fast lint bench bench-ann artifacts
 
 install: $(BIN)/.installed
 
@@ -40,3 +40,7 @@ lint: install
 
 bench: install artifacts
 	$(BIN)/python -m tests.bench --artifacts $(ARTIFACTS) $(BENCH_ARGS)
+
+# Neighbour search at 10k, 100k and 1M synthetic references: exact against the HNSW index.
+bench-ann: install artifacts
+	$(BIN)/python -m tests.ann_bench --artifacts $(ARTIFACTS) $(ANN_ARGS)

@@ -36,6 +36,11 @@ def reference_file(encoder: str) -> str:
     return EMBEDDINGS if encoder == "torch" else f"cv_embeddings.{encoder}.pt"
 
 
+def index_file(encoder: str) -> str:
+    """The HNSW index of `encoder`'s reference embeddings (`cvqueue index build`)."""
+    return f"neighbours.{encoder}.usearch"
+
+
 def encoder_files(encoder: str) -> tuple[str, ...]:
     """The files a worker needs, beyond the training run's, to serve with `encoder`."""
     return () if encoder == "torch" else (ONNX_FILES[encoder], reference_file(encoder))

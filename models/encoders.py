@@ -23,6 +23,8 @@ from models.runtime import ModelRuntime
 from shared.errors import ArtifactError
 
 ENCODERS_JSON = "encoders.json"
+#: An encoder may be the default only within this much held-out accuracy of torch's.
+MAX_ACCURACY_LOSS = 0.005
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,23 @@ def _score(runtime: ModelRuntime, name: str, embeddings: np.ndarray, texts: list
                         float(cosine.mean()), float(cosine.min()))
 
 
+def pick_default(scores: list[EncoderScore]) -> str:
+    """The fastest encoder whose held-out accuracy is within MAX_ACCURACY_LOSS of torch's
+    (the classifiers were trained on torch's vectors)."""
+    baseline = next(s.accuracy for s in scores if s.encoder == "torch")
+    fit = [s for s in scores if s.accuracy >= baseline - MAX_ACCURACY_LOSS]
+    return max(fit, key=lambda s: s.cvs_per_second).encoder
+
+
+def default_encoder(folder: Path) -> str:
+    """What `CVQ_ENCODER=auto` serves with: the export's pick, or torch without one."""
+    path = folder / ENCODERS_JSON
+    if not path.is_file():
+        return "torch"
+    art.verify(folder, art.read_manifest(folder), (ENCODERS_JSON,))
+    return str(json.loads(path.read_text()).get("default", "torch"))
+
+
 def export_encoders(folder: Path, threads: int = 2, progress: bool = False
                     ) -> list[EncoderScore]:
     runtime = ModelRuntime(folder)  # verifies every file against the manifest first
@@ -82,6 +101,7 @@ def export_encoders(folder: Path, threads: int = 2, progress: bool = False
         torch.save(torch.from_numpy(vectors), folder / art.reference_file(encoder))
     (folder / ENCODERS_JSON).write_text(json.dumps(
         {"classifier": runtime.classifier_name, "held_out": len(rows),
+         "default": pick_default(scores), "max_accuracy_loss": MAX_ACCURACY_LOSS,
          "encoders": [s.to_json() for s in scores]}, indent=2) + "\n")
     manifest = art.read_manifest(folder)
     art.write_manifest(folder, {k: v for k, v in manifest.items() if k != "files"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import pickle
 import time
 from dataclasses import dataclass
@@ -17,7 +18,10 @@ from models.embedder import Embedder
 from models.explain import Explainer
 from models.features import FEATURE_SETS, Requirements, featurize
 from models.mlp import MlpClassifier
+from models.neighbours import ExactSearch, HnswSearch, NeighbourSearch
 from shared.errors import ArtifactError
+
+log = logging.getLogger("cvqueue.models")
 
 
 class ProbabilisticClassifier(Protocol):
@@ -67,7 +71,7 @@ class ModelRuntime:
 
     def __init__(self, folder: Path, classifier: str | None = None,
                  embedder: Embedder | None = None, encoder: str = "torch", threads: int = 1,
-                 encode_batch: int = 8) -> None:
+                 encode_batch: int = 8, ann_threshold: int = 100_000) -> None:
         manifest = art.read_manifest(folder)
         art.verify(folder, manifest)
         extra = art.encoder_files(encoder)
@@ -94,10 +98,13 @@ class ModelRuntime:
         metadata = json.loads((folder / art.METADATA).read_text(encoding="utf-8"))
         self.reference_ids = [m["id"] for m in metadata]
         self.reference_labels = [m["label"] for m in metadata]
-        self.reference = torch.load(folder / art.reference_file(encoder),
-                                    weights_only=True).numpy()
+        # Memory-mapped: processes on one machine share the pages (and a 1M-row matrix is
+        # not read in whole when the HNSW index serves the searches).
+        self.reference = torch.load(folder / art.reference_file(encoder), weights_only=True,
+                                    mmap=True).numpy()
         if self.reference.shape[0] != len(metadata):
             raise ArtifactError(f"{folder}: {art.EMBEDDINGS} and {art.METADATA} disagree in length")
+        self.search = self._neighbour_search(manifest, ann_threshold, threads)
         self.explainer = Explainer(self.requirements, self.reference, metadata)
         self.classifiers = {self.classifier_name: load_classifier(folder, self.classifier_name)}
         self.embedder = embedder or make_embedder(folder, encoder, threads, encode_batch)
@@ -117,14 +124,22 @@ class ModelRuntime:
         x = featurize(embeddings, texts, positions, self.requirements)
         return self.classifier(classifier or self.classifier_name).predict_proba(x)
 
+    def _neighbour_search(self, manifest: dict[str, Any], threshold: int, threads: int
+                          ) -> NeighbourSearch:
+        """Exact while the references number at most `threshold`, else the HNSW index."""
+        name = art.index_file(self.encoder)
+        if len(self.reference) <= threshold:
+            return ExactSearch(self.reference)
+        if not (self.folder / name).is_file():
+            log.warning("%d references but no %s (cvqueue index build): exact search",
+                        len(self.reference), name)
+            return ExactSearch(self.reference)
+        art.verify(self.folder, manifest, (name,))
+        return HnswSearch(self.folder / name, threads)
+
     def nearest(self, embeddings: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k reference rows by cosine similarity (rows are unit vectors): indices, scores."""
-        k = max(1, min(k, self.reference.shape[0]))
-        sims = embeddings @ self.reference.T
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        top_sims = np.take_along_axis(sims, top, axis=1)
-        order = np.argsort(-top_sims, axis=1)
-        return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_sims, order, axis=1)
+        """Top-k reference rows by cosine similarity: indices, scores."""
+        return self.search.search(embeddings, k)
 
     def predict_batch(self, texts: list[str], k: int = 5,
                       positions: list[str | None] | None = None,

@@ -39,8 +39,12 @@ class Settings:
     top_k: Positive = 5
     classifier: str = ""
     #: The sentence encoder workers run: `torch` (sentence-transformers, fp32), `onnx` or
-    #: `onnx-int8` (onnxruntime; `cvqueue export-onnx` adds their files to the artifacts).
-    encoder: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    #: `onnx-int8` (onnxruntime; `cvqueue export-onnx` adds their files to the artifacts);
+    #: `auto`: the one the export picked (fastest within 0.5 accuracy points), else torch.
+    encoder: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"
+    #: Above this many reference embeddings, workers search neighbours in the HNSW index
+    #: (`cvqueue index build`) instead of exactly (see README "Neighbour search").
+    ann_threshold: Positive = 100_000
     max_cv_chars: Positive = 20_000
     max_batch_items: Positive = 1_000
     max_body_bytes: Positive = 32 * 1024 * 1024
@@ -72,6 +76,10 @@ class Settings:
     worker_concurrency: Positive = 2
     torch_threads: NonNegative = 0
     worker_pool: Literal["prefork", "solo"] = "prefork"
+    #: Workers lower their CPU priority by this much (nice), so on a machine shared with the
+    #: API a burst of encoding does not delay submits and polls (the encode takes the
+    #: cores the API leaves idle). 0 leaves it as it is.
+    worker_nice: Annotated[int, Field(ge=0, le=19)] = 10
     #: A `processing` claim older than this may be taken over by another worker.
     lease_seconds: Positive = 300
     #: After this many claims a submission that never completed is marked `failed`.

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from models import artifacts as art
-from models.encoders import ENCODERS_JSON, export_encoders
+from models.encoders import ENCODERS_JSON, EncoderScore, default_encoder, export_encoders, pick_default
 from models.generator import generate
 from models.runtime import ModelRuntime
 from shared.config import Settings
@@ -42,6 +42,25 @@ def test_export_records_files_and_scores(exported: Path) -> None:
     assert abs(by_name["onnx-int8"]["accuracy"] - by_name["torch"]["accuracy"]) <= 0.1
     assert (exported / "minilm-int8.onnx").stat().st_size < \
         (exported / "minilm.onnx").stat().st_size / 3
+
+
+def test_the_export_picks_the_fastest_encoder_within_half_a_point(exported: Path) -> None:
+    report = json.loads((exported / ENCODERS_JSON).read_text())
+    by_name = {e["encoder"]: e for e in report["encoders"]}
+    fit = [e for e in report["encoders"]
+           if e["accuracy"] >= by_name["torch"]["accuracy"] - 0.005]
+    assert report["default"] == max(fit, key=lambda e: e["cvs_per_second"])["encoder"]
+    assert default_encoder(exported) == report["default"]
+
+
+def test_pick_default_never_trades_accuracy_for_speed() -> None:
+    def s(name: str, accuracy: float, speed: float) -> EncoderScore:
+        return EncoderScore(name, accuracy, accuracy, speed, 1.0, 1.0)
+
+    assert pick_default([s("torch", 0.92, 25), s("onnx", 0.92, 26),
+                         s("onnx-int8", 0.916, 48)]) == "onnx-int8"
+    assert pick_default([s("torch", 0.92, 25), s("onnx", 0.92, 26),
+                         s("onnx-int8", 0.91, 48)]) == "onnx"
 
 
 def test_a_runtime_serves_with_int8_and_its_own_references(exported: Path) -> None:

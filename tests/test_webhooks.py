@@ -42,10 +42,15 @@ def hook_settings(settings: Settings, redis_url: str) -> Settings:
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
 def test_signed_deliveries_retried_until_received_once_per_event(
-        settings: Settings, redis_url: str, tmp_path: Path) -> None:
+        settings: Settings, redis_url: str, tmp_path: Path, database: str,
+        request: pytest.FixtureRequest) -> None:
     receiver = Receiver(fail_first=2)  # each message: 503, 503, then 204
-    with LocalStack(hook_settings(settings, redis_url), log_dir=tmp_path / "log") as stack:
+    s = hook_settings(settings, redis_url)
+    if database == "postgres":
+        s = replace(s, database_url=request.getfixturevalue("pg_url"))
+    with LocalStack(s, log_dir=tmp_path / "log") as stack:
         http = stack.client().http
         created = http.put(f"{stack.url}/v1/webhook", json={"url": receiver.url}).json()
         assert created["secret"].startswith("whsec_") and created["url"] == receiver.url

@@ -23,11 +23,14 @@ _processor: BatchProcessor | None = None
 
 
 def default_runtime(settings: Settings) -> ModelRuntime:
+    from models.encoders import default_encoder
     from models.runtime import ModelRuntime
 
-    return ModelRuntime(settings.artifacts, settings.classifier or None,
-                        encoder=settings.encoder, threads=settings.threads_per_process,
-                        encode_batch=settings.encode_batch)
+    encoder = (default_encoder(settings.artifacts) if settings.encoder == "auto"
+               else settings.encoder)
+    return ModelRuntime(settings.artifacts, settings.classifier or None, encoder=encoder,
+                        threads=settings.threads_per_process, encode_batch=settings.encode_batch,
+                        ann_threshold=settings.ann_threshold)
 
 
 def load_runtime(settings: Settings) -> ModelRuntime:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from shared.bootstrap import service_settings
 from shared.broker import worker_queues
 from worker import metrics
@@ -12,6 +14,8 @@ def run(loglevel: str = "INFO") -> None:
     metrics.prepare(settings.worker_metrics_port)  # before prometheus_client is imported
     from worker.app import create_worker_app
 
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)  # inherited by the pool children
     celery = create_worker_app(settings)
     concurrency = 1 if settings.worker_pool == "solo" else settings.worker_concurrency
     queues = ",".join(worker_queues(settings.queue))

@@ -1,0 +1,84 @@
+"""The nearest historical candidates: exact cosine top-k while it is cheap, an HNSW index
+(usearch) above a size threshold.
+
+Exact search is one matrix product per micro-batch: at 10,000 references it costs about a
+millisecond, at 1,000,000 more than the batch's encode (measured by `python -m
+tests.ann_bench`). Above `CVQ_ANN_THRESHOLD` references a worker uses the index `cvqueue
+index build` saved with the artifacts (hashed in the manifest like every other file). The
+index is memory-mapped (`view=True`), so worker processes on one machine share its pages,
+and the reference embeddings are memory-mapped too (`torch.load(mmap=True)`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+log = logging.getLogger("cvqueue.models")
+#: Graph degree and build-time beam of the HNSW index, and its search-time beam: recall@5
+#: against exact search at 1M synthetic references is in the README (tests/ann_bench.py).
+CONNECTIVITY = 16
+EXPANSION_ADD = 128
+EXPANSION_SEARCH = 96
+
+
+class NeighbourSearch(Protocol):
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row indices into the references and cosine similarities, best first."""
+        ...
+
+
+class ExactSearch:
+    """Top-k by one matrix product (rows are unit vectors, so the product is the cosine)."""
+
+    def __init__(self, reference: np.ndarray) -> None:
+        self.reference = reference
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        k = max(1, min(k, self.reference.shape[0]))
+        sims = queries @ self.reference.T
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        top_sims = np.take_along_axis(sims, top, axis=1)
+        order = np.argsort(-top_sims, axis=1)
+        return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_sims, order, axis=1)
+
+
+class HnswSearch:
+    """An approximate top-k from a usearch HNSW index, memory-mapped from its file."""
+
+    def __init__(self, path: Path, threads: int = 1) -> None:
+        from usearch.index import Index
+
+        index = Index.restore(str(path), view=True)
+        if index is None:
+            raise ValueError(f"{path}: not a usearch index")
+        index.expansion_search = EXPANSION_SEARCH  # type: ignore[misc]  # a setter exists
+        self.index, self.threads = index, threads
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        k = max(1, min(k, len(self.index)))
+        found = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k,
+                                  threads=self.threads)
+        keys = np.asarray(found.keys, dtype=np.int64).reshape(len(queries), -1)
+        sims = 1.0 - np.asarray(found.distances, dtype=np.float32).reshape(len(queries), -1)
+        return keys, sims
+
+
+def build_index(vectors: np.ndarray, path: Path, threads: int = 0) -> None:
+    """An HNSW index of `vectors` (keys are row numbers) written to `path`."""
+    from usearch.index import Index
+
+    index = Index(ndim=vectors.shape[1], metric="cos", dtype="f32", connectivity=CONNECTIVITY,
+                  expansion_add=EXPANSION_ADD)
+    index.add(np.arange(len(vectors), dtype=np.int64),
+              np.ascontiguousarray(vectors, dtype=np.float32), threads=threads)
+    index.save(str(path))
+
+
+def recall_at(k: int, exact: np.ndarray, approximate: np.ndarray) -> float:
+    """The share of the exact top-k that the approximate top-k found."""
+    hits = sum(len(set(e[:k]) & set(a[:k])) for e, a in zip(exact, approximate, strict=True))
+    return hits / (k * len(exact))

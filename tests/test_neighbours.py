@@ -1,0 +1,62 @@
+"""Neighbour search: the HNSW index (usearch) against exact search on the real small
+artifact set, chosen above the threshold, verified by its hash like every artifact."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.neighbours import ExactSearch, HnswSearch, build_index, recall_at
+from models.runtime import ModelRuntime
+from shared.errors import ArtifactError
+
+
+@pytest.fixture()
+def own_artifacts(artifacts: Path, tmp_path: Path) -> Path:
+    """A copy: building an index rewrites the manifest (and so the model version)."""
+    return Path(shutil.copytree(artifacts, tmp_path / "artifacts"))
+
+
+def test_the_index_finds_what_exact_search_finds(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(50, 384)).astype(np.float32)
+    refs = centres[rng.integers(0, 50, 5000)] + rng.normal(0, 0.3, (5000, 384)).astype(np.float32)
+    refs /= np.linalg.norm(refs, axis=1, keepdims=True)
+    queries = refs[:64] + rng.normal(0, 0.05, (64, 384)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    build_index(refs, tmp_path / "i.usearch")
+    exact_idx, exact_sims = ExactSearch(refs).search(queries, 5)
+    found_idx, found_sims = HnswSearch(tmp_path / "i.usearch").search(queries, 5)
+    assert recall_at(5, exact_idx, found_idx) >= 0.95
+    assert np.allclose(found_sims[:, 0], exact_sims[:, 0], atol=1e-4)
+    assert (np.diff(found_sims, axis=1) <= 1e-6).all()  # best first
+
+
+def cvqueue(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "shared.cli", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_workers_use_the_index_above_the_threshold_and_verify_it(own_artifacts: Path) -> None:
+    texts = ["Backend developer, Node.js and Redis, 4 years.", "HR manager, 6 years."]
+    exact = ModelRuntime(own_artifacts)
+    assert isinstance(exact.search, ExactSearch)
+    lacking = ModelRuntime(own_artifacts, ann_threshold=10, embedder=exact.embedder)
+    assert isinstance(lacking.search, ExactSearch)  # above the threshold, but no index yet
+    built = cvqueue("index", "build", "--artifacts", str(own_artifacts))
+    assert built.returncode == 0, built.stderr
+    indexed = ModelRuntime(own_artifacts, ann_threshold=10, embedder=exact.embedder)
+    assert isinstance(indexed.search, HnswSearch)
+    for a, b in zip(exact.predict_batch(texts), indexed.predict_batch(texts), strict=True):
+        assert [n.reference_id for n in a.neighbours] == [n.reference_id for n in b.neighbours]
+    with (own_artifacts / "neighbours.torch.usearch").open("ab") as fh:
+        fh.write(b"tampered")
+    with pytest.raises(ArtifactError, match="SHA-256"):
+        ModelRuntime(own_artifacts, ann_threshold=10, embedder=exact.embedder)
+    wrong = cvqueue("index", "build", "--artifacts", str(own_artifacts), "--encoder", "onnx")
+    assert wrong.returncode == 2 and "export-onnx" in wrong.stderr
