@@ -80,6 +80,7 @@ class RssSampler(threading.Thread):
     def __init__(self, pids: list[int]) -> None:
         super().__init__(daemon=True)
         self.pids, self.peak_mib, self.stop_event = pids, 0.0, threading.Event()
+        self.per_process: dict[str, float] = {}
 
     def run(self) -> None:
         while not self.stop_event.wait(0.2):
@@ -87,7 +88,11 @@ class RssSampler(threading.Thread):
             for pid in self.pids:
                 try:
                     proc = psutil.Process(pid)
-                    total += sum(p.memory_info().rss for p in [proc, *proc.children(True)])
+                    for i, p in enumerate([proc, *proc.children(True)]):
+                        rss = p.memory_info().rss
+                        total += rss
+                        name = "main" if i == 0 else f"child {i}"
+                        self.per_process[name] = max(self.per_process.get(name, 0.0), rss / 2**20)
                 except psutil.NoSuchProcess:
                     pass
             self.peak_mib = max(self.peak_mib, total / 2**20)
@@ -109,9 +114,12 @@ def timed(action: Any) -> float:
 
 
 def end_to_end(settings: Settings, items: list[dict[str, Any]], log_dir: Path) -> dict[str, Any]:
+    launched = time.perf_counter()
     with LocalStack(settings, workers=1, log_dir=log_dir) as stack:
         client = stack.client()
-        client.wait([client.submit(i) for i in items[:4]], timeout=300)  # model loaded
+        client.wait([client.submit(items[0])], timeout=300)
+        first_done = time.perf_counter() - launched
+        client.wait([client.submit(i) for i in items[1:4]], timeout=300)  # model loaded
         time.sleep(2)  # let every pool child finish loading
         sampler = RssSampler([p.pid for p in stack.worker_procs])
         sampler.start()
@@ -146,7 +154,8 @@ def end_to_end(settings: Settings, items: list[dict[str, Any]], log_dir: Path) -
                              .where(Submission.id.in_(ids)).group_by(Result.batch_id)).all()
         return {"rate": len(ids) / elapsed, "elapsed": elapsed, "batches": len(rows),
                 "mean_batch": len(ids) / len(rows), "submit": submit_times, "poll": poll_times,
-                "single": single_times,
+                "single": single_times, "first_done": first_done,
+                "rss_per_process": sampler.per_process,
                 "worker_rss_mib": sampler.peak_mib, "cpu": cpu}
 
 
@@ -195,6 +204,10 @@ def main() -> None:
                        for k, v in e2e["cpu"].items())
     print(f"CPU used during the run, share of {cores} cores: {shares}")
     print(f"worker peak RSS (main + pool children): {e2e['worker_rss_mib']:.0f} MiB")
+    print("worker peak RSS per process MiB: " + ", ".join(
+        f"{name} {mib:.0f}" for name, mib in e2e["rss_per_process"].items()))
+    print(f"stack start to first CV done (API, worker, model load, one CV): "
+          f"{e2e['first_done']:.1f} s")
     lanes_db = bench_dir / f"bench-lanes-{int(time.time())}.db"
     lanes_url = args.database_url or f"sqlite:///{lanes_db}"
     with LocalStack(replace(settings, database_url=lanes_url), workers=1,
