@@ -116,14 +116,27 @@ def erase_submission(submission_id: str) -> ResponseReturnValue:
     return "", 204
 
 
-def _poll_ids(raw: str) -> ResponseReturnValue:
+def _status_only(ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The cheap poll: three columns, no result, neighbours or explanation to load."""
+    with resources().sessions() as session:
+        rows = session.execute(select(Submission.id, Submission.status, Submission.finished_at)
+                               .where(Submission.id.in_(ids), Submission.board_id == board_id()))
+        return {sid: {"id": sid, "status": status,
+                      "finished_at": finished.isoformat() if finished else None}
+                for sid, status, finished in rows}
+
+
+def _poll_ids(raw: str, fields: str | None) -> ResponseReturnValue:
     ids = [validation.submission_id(i.strip()) for i in raw.split(",") if i.strip()]
     if not ids:
         raise bad_request("'ids' is empty")
     if len(ids) > MAX_POLL_IDS:
         raise bad_request(f"at most {MAX_POLL_IDS} ids per poll, got {len(ids)}")
-    found = {s.id: s for s in _load(Submission.id.in_(ids))}
-    return jsonify({"items": [submission_json(found[i]) for i in ids if i in found],
+    if fields is not None and fields != "status":
+        raise bad_request("'fields' may only be 'status' (id, status and finished_at)")
+    found = (_status_only(ids) if fields else
+             {s.id: submission_json(s) for s in _load(Submission.id.in_(ids))})
+    return jsonify({"items": [found[i] for i in ids if i in found],
                     "missing": [i for i in ids if i not in found]})
 
 
@@ -152,14 +165,16 @@ def _cursor_seq(cursor: str | None) -> int:
 
 @v1.get("/submissions")
 def list_submissions() -> ResponseReturnValue:
-    unknown = sorted(set(request.args) - {"ids", "status", "after", "limit"})
+    unknown = sorted(set(request.args) - {"ids", "fields", "status", "after", "limit"})
     if unknown:
         raise bad_request(f"unsupported query parameter '{unknown[0]}' "
-                          "(use ids, or status, after and limit)")
+                          "(use ids [and fields], or status, after and limit)")
     if "ids" in request.args:
-        if len(request.args) > 1:
-            raise bad_request("'ids' cannot be combined with other parameters")
-        return _poll_ids(request.args["ids"])
+        if set(request.args) - {"ids", "fields"}:
+            raise bad_request("'ids' can only be combined with 'fields'")
+        return _poll_ids(request.args["ids"], request.args.get("fields"))
+    if "fields" in request.args:
+        raise bad_request("'fields' goes with 'ids'")
     status = request.args.get("status")
     if status is not None and status not in STATUSES:
         raise bad_request(f"'status' must be one of {', '.join(STATUSES)}")

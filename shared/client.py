@@ -94,27 +94,30 @@ class Client:
             ids += self._check(r)["ids"]
         return ids
 
-    def get_many(self, ids: Iterable[str]) -> list[dict[str, Any]]:
+    def get_many(self, ids: Iterable[str], status_only: bool = False) -> list[dict[str, Any]]:
+        """Submissions by id, 100 per request; `status_only`: id, status and finished_at."""
         ids = list(ids)
         items: list[dict[str, Any]] = []
+        extra = {"fields": "status"} if status_only else {}
         for start in range(0, len(ids), POLL_IDS):
             r = self.send("GET", "/v1/submissions",
-                          params={"ids": ",".join(ids[start:start + POLL_IDS])})
+                          params={"ids": ",".join(ids[start:start + POLL_IDS]), **extra})
             items += self._check(r)["items"]
         return items
 
     def wait(self, ids: list[str], timeout: float = 600, interval: float = 0.5
              ) -> list[dict[str, Any]]:
-        """Poll until every id is done or failed; results in the order of `ids`."""
+        """Poll (statuses only) until every id is done, failed or cancelled; then the full
+        submissions, in the order of `ids`."""
         deadline = time.monotonic() + timeout
-        finished: dict[str, dict[str, Any]] = {}
+        finished: set[str] = set()
         while True:
             pending = [i for i in ids if i not in finished]
-            for item in self.get_many(pending):
-                if item["status"] in ("done", "failed"):
-                    finished[item["id"]] = item
+            finished |= {item["id"] for item in self.get_many(pending, status_only=True)
+                         if item["status"] in ("done", "failed", "cancelled")}
             if len(finished) == len(ids):
-                return [finished[i] for i in ids]
+                by_id = {item["id"]: item for item in self.get_many(ids)}
+                return [by_id.get(i, {"id": i, "status": "missing"}) for i in ids]
             if time.monotonic() > deadline:
                 raise CvqError(f"{len(ids) - len(finished)} submission(s) not finished "
                                f"after {timeout:.0f} s")

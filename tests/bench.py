@@ -138,10 +138,12 @@ def end_to_end(settings: Settings, items: list[dict[str, Any]], log_dir: Path) -
             submit_times.append(time.perf_counter() - t)
         poll_times: list[float] = []
         single_times: list[float] = []
+        status_times: list[float] = []
         pending = list(ids)
         while pending:
             time.sleep(POLL_INTERVAL)
             poll_times.append(timed(lambda: client.get_many(ids[:100])))
+            status_times.append(timed(lambda: client.get_many(ids[:100], status_only=True)))
             single_times.append(timed(lambda: client.send("GET", f"/v1/submissions/{ids[0]}")))
             done = {i["id"] for i in client.get_many(pending) if i["status"] == "done"}
             pending = [i for i in pending if i not in done]
@@ -154,7 +156,7 @@ def end_to_end(settings: Settings, items: list[dict[str, Any]], log_dir: Path) -
                              .where(Submission.id.in_(ids)).group_by(Result.batch_id)).all()
         return {"rate": len(ids) / elapsed, "elapsed": elapsed, "batches": len(rows),
                 "mean_batch": len(ids) / len(rows), "submit": submit_times, "poll": poll_times,
-                "single": single_times, "first_done": first_done,
+                "single": single_times, "status": status_times, "first_done": first_done,
                 "rss_per_process": sampler.per_process,
                 "worker_rss_mib": sampler.peak_mib, "cpu": cpu}
 
@@ -196,7 +198,8 @@ def main() -> None:
     print(f"micro-batches: {e2e['batches']}, mean size {e2e['mean_batch']:.1f}")
     print(f"submit latency ms: p50 {pct(e2e['submit'], 0.5):.1f}  p95 {pct(e2e['submit'], 0.95):.1f}"
           f"  p99 {pct(e2e['submit'], 0.99):.1f}  (n={len(e2e['submit'])})")
-    for name, key in (("single poll", "single"), ("100-id poll", "poll")):
+    for name, key in (("single poll", "single"), ("100-id poll", "poll"),
+                      ("100-id status poll", "status")):
         print(f"{name} latency ms: p50 {pct(e2e[key], 0.5):.1f}  p95 {pct(e2e[key], 0.95):.1f}"
               f"  p99 {pct(e2e[key], 0.99):.1f}  (n={len(e2e[key])}, workers busy)")
     cores = psutil.cpu_count() or 1

@@ -252,3 +252,16 @@ def test_submit_with_broker_down_still_accepts(settings: Settings) -> None:
                                headers={"Authorization": f"Bearer {key}"})
     assert r.status_code == 202
     assert count_rows(app) == 1
+
+
+def test_a_status_only_poll_carries_no_result(app: Flask, client: FlaskClient) -> None:
+    ids = [client.post("/v1/submissions", json={"cv": f"Go developer {i}"}).get_json()["id"]
+           for i in range(3)]
+    r = client.get(f"/v1/submissions?ids={','.join(ids)},{'f' * 32}&fields=status")
+    assert r.status_code == 200
+    body = r.get_json()
+    assert body["items"] == [{"id": i, "status": "queued", "finished_at": None} for i in ids]
+    assert body["missing"] == ["f" * 32]
+    assert client.get(f"/v1/submissions?ids={ids[0]}&fields=result").status_code == 400
+    assert client.get("/v1/submissions?fields=status").status_code == 400
+    assert client.get(f"/v1/submissions?ids={ids[0]}&limit=5").status_code == 400
