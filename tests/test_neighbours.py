@@ -29,11 +29,14 @@ def test_the_index_finds_what_exact_search_finds(tmp_path: Path) -> None:
     refs /= np.linalg.norm(refs, axis=1, keepdims=True)
     queries = refs[:64] + rng.normal(0, 0.05, (64, 384)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    build_index(refs, tmp_path / "i.usearch")
-    exact_idx, exact_sims = ExactSearch(refs).search(queries, 5)
+    build_index(refs, tmp_path / "i.usearch", threads=1)  # one thread: the same graph each run
+    exact_idx, _ = ExactSearch(refs).search(queries, 5)
     found_idx, found_sims = HnswSearch(tmp_path / "i.usearch").search(queries, 5)
+    # Approximate: most, not all, of the exact top-5 (a missed top-1 was seen once).
     assert recall_at(5, exact_idx, found_idx) >= 0.95
-    assert np.allclose(found_sims[:, 0], exact_sims[:, 0], atol=1e-4)
+    assert (found_idx[:, 0] == exact_idx[:, 0]).mean() >= 0.9
+    true_sims = np.einsum("qd,qkd->qk", queries, refs[found_idx])
+    assert np.allclose(found_sims, true_sims, atol=1e-4)  # the scores of what it found
     assert (np.diff(found_sims, axis=1) <= 1e-6).all()  # best first
 
 
