@@ -15,7 +15,7 @@ from api.errors import bad_request, not_found
 from api.resources import resources
 from shared.db import Batch, Submission, utcnow
 from shared.events import complete_batches
-from shared.serialize import batch_counts, batch_json, submission_json
+from shared.serialize import batch_counts, batch_json, page_json
 
 batches = Blueprint("batches", __name__, url_prefix="/v1/batches")
 batches.before_request(limit_address)
@@ -45,9 +45,7 @@ def _page(session: Session, batch_id: str, after: str, limit: int) -> dict[str, 
     rows = list(session.scalars(select(Submission).where(where).order_by(Submission.seq)
                                 .limit(limit + 1).options(selectinload(Submission.result),
                                                           selectinload(Submission.neighbours))))
-    page = rows[:limit]
-    return {"items": [submission_json(s) for s in page], "has_more": len(rows) > limit,
-            "next_cursor": page[-1].id if page else after}
+    return page_json(rows, limit, after)
 
 
 @batches.get("/<batch_id>")
@@ -55,13 +53,11 @@ def get_batch(batch_id: str) -> ResponseReturnValue:
     unknown = sorted(set(request.args) - {"after", "limit"})
     if unknown:
         raise bad_request(f"unsupported query parameter '{unknown[0][:40]}' (use after, limit)")
-    limit = request.args.get("limit", "100")
-    if not validation.DIGITS.fullmatch(limit) or not 1 <= int(limit) <= MAX_LIMIT:
-        raise bad_request(f"'limit' must be a whole number from 1 to {MAX_LIMIT}")
+    limit = validation.int_param(request.args, "limit", 100, 1, MAX_LIMIT)
     with resources().sessions() as session:
         batch = _own_batch(session, batch_id)
         body = batch_json(batch, batch_counts(session, batch_id))
-        body.update(_page(session, batch_id, request.args.get("after", ""), int(limit)))
+        body.update(_page(session, batch_id, request.args.get("after", ""), limit))
     return jsonify(body)
 
 
@@ -77,6 +73,6 @@ def cancel_batch(batch_id: str) -> ResponseReturnValue:
         if batch.cancelled_at is None:
             batch.cancelled_at = utcnow()
         complete_batches(session, [batch_id])
-    with resources().sessions() as session:
-        body = batch_json(_own_batch(session, batch_id), batch_counts(session, batch_id))
+        session.refresh(batch)  # completed_at, set by complete_batches's UPDATE
+        body = batch_json(batch, batch_counts(session, batch_id))
     return jsonify({**body, "cancelled_now": int(cancelled)})

@@ -16,7 +16,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import PurePath
 
+from werkzeug.datastructures import FileStorage
+
 from api.errors import ApiError
+from shared.config import Settings
 
 PDF, DOCX, TEXT = "pdf", "docx", "text"
 MIME_TYPES = {"application/pdf": PDF, "text/plain": TEXT,
@@ -122,6 +125,15 @@ def plain_text(data: bytes) -> str:
     except UnicodeDecodeError as exc:
         raise unreadable("unreadable_file", f"the text file is not UTF-8 (bad byte at offset "
                          f"{exc.start})") from None
+
+
+def upload_text(upload: FileStorage, settings: Settings) -> str:
+    """The CV text of an uploaded file (read up to one byte past the size limit, so an
+    oversized file is refused without being read whole), NUL characters removed."""
+    limits = FileLimits(settings.max_file_bytes, settings.max_file_pages, settings.max_cv_chars)
+    text = extract_text(upload.stream.read(limits.max_bytes + 1), upload.filename or "",
+                        upload.content_type or "", limits)
+    return text.replace("\x00", "")
 
 
 def extract_text(data: bytes, filename: str, content_type: str, limits: FileLimits) -> str:

@@ -33,6 +33,11 @@ def _conflicting_external_id(session: Any, board: int, items: list[NewSubmission
                        "submitted", existing_id=existing[1])
 
 
+def lane_of(batch_id: str | None) -> str:
+    """Batches go to the bulk lane, single CVs (API or page) to the interactive one."""
+    return "bulk" if batch_id else "interactive"
+
+
 def persist(items: list[NewSubmission], ids: list[str], board: int,
             body: dict[str, Any] | None = None, idem: tuple[str, str] | None = None,
             submitted_by: int | None = None, batch_id: str | None = None
@@ -42,7 +47,7 @@ def persist(items: list[NewSubmission], ids: list[str], board: int,
     the same Idempotency-Key committed first. A database outage propagates to the app-wide
     handler: 503, nothing accepted. A batch (`batch_id`) goes to the bulk lane."""
     res = resources()
-    lane = "bulk" if batch_id else "interactive"
+    lane = lane_of(batch_id)
     rows = [Submission(id=sid, board_id=board, status="queued", cv=i.cv, position=i.position,
                        external_id=i.external_id, idempotency_key=idem[0] if idem else None,
                        submitted_by=submitted_by, batch_id=batch_id, lane=lane)

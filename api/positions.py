@@ -39,6 +39,10 @@ class Catalogue:
         return [{"title": title, "min_years": o.min_years, "keywords": list(o.keywords)}
                 for title, o in sorted(found.openings.items())]
 
+    def titles(self) -> list[str]:
+        found = self.requirements()
+        return [] if found is None else sorted(found.openings)
+
     def warning(self, position: str | None) -> dict[str, Any] | None:
         """What a 202 tells about a position the catalogue does not hold, else None."""
         found = self.requirements()

@@ -17,12 +17,12 @@ from api import intake, validation
 from api.accounts import PageUser, SignInForm, csrf, recruiter
 from api.auth import limit_address
 from api.errors import ApiError
-from api.files import FileLimits, extract_text
+from api.files import upload_text
 from api.listing import Filters, export_csv, find
 from api.resources import resources
 from api.validation import NewSubmission
 from shared.db import Submission, new_id
-from shared.retention import erase
+from shared.retention import erase_one
 from shared.users import record, verify
 
 recruiters = Blueprint("recruiters", __name__, url_prefix="/app")
@@ -80,7 +80,7 @@ class EvaluateForm(FlaskForm):
 
 def _evaluate_form() -> EvaluateForm:
     form = EvaluateForm()
-    titles = [p["title"] for p in resources().catalogue.listing()]
+    titles = resources().catalogue.titles()
     form.position.choices = [("", "(the one named in the CV)"), *((t, t) for t in titles)]
     return form
 
@@ -93,9 +93,7 @@ def _submission(form: EvaluateForm) -> NewSubmission:
     if upload and upload.filename:
         if text.strip():
             raise ApiError(400, "invalid_request", "paste the CV or upload a file, not both")
-        limits = FileLimits(settings.max_file_bytes, settings.max_file_pages, settings.max_cv_chars)
-        text = extract_text(upload.stream.read(limits.max_bytes + 1), upload.filename,
-                            upload.content_type or "", limits).replace("\x00", "")
+        text = upload_text(upload, settings)
     try:
         return validation.submission({"cv": text, "position": form.position.data or None,
                                       "external_id": form.external_id.data or None}, settings)
@@ -143,9 +141,9 @@ def result(submission_id: str) -> ResponseReturnValue:
 @login_required
 def erase_submission(submission_id: str) -> ResponseReturnValue:
     """The same erasure as the API's DELETE, recorded with the recruiter who asked for it."""
-    own = _own(submission_id)
-    with resources().sessions.begin() as session:
-        erase(session, (Submission.seq == own.seq) & (Submission.board_id == own.board_id))
+    if not validation.ID_RE.fullmatch(submission_id) or not erase_one(
+            resources().sessions, recruiter().board_id, submission_id):
+        abort(404)
     record(resources().sessions, recruiter(), "erase", submission_id)
     flash("The submission, its CV text and its result were erased.")
     return redirect(url_for("recruiters.submissions"))
@@ -159,7 +157,7 @@ def submissions() -> ResponseReturnValue:
                 options=[selectinload(Submission.result)])
     return render_template("app/submissions.html", rows=rows[:filters.page], filters=filters,
                            more=rows[filters.page - 1].id if len(rows) > filters.page else None,
-                           positions=[p["title"] for p in resources().catalogue.listing()])
+                           positions=resources().catalogue.titles())
 
 
 @recruiters.get("/submissions.csv")

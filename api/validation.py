@@ -12,7 +12,7 @@ from ijson.common import JSONError
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from api.errors import ApiError, bad_request
-from api.files import FileLimits, extract_text
+from api.files import upload_text
 from shared.config import Settings
 
 ID_RE = re.compile(r"[0-9a-f]{32}")
@@ -210,16 +210,23 @@ def file_body(files: MultiDict[str, FileStorage], form: MultiDict[str, str],
     uploads = files.getlist("file")
     if len(uploads) != 1:
         raise bad_request(f"send exactly one 'file' part, got {len(uploads)}")
-    limits = FileLimits(settings.max_file_bytes, settings.max_file_pages, settings.max_cv_chars)
-    upload = uploads[0]
-    text = extract_text(upload.stream.read(limits.max_bytes + 1), upload.filename or "",
-                        upload.content_type or "", limits)
+    text = upload_text(uploads[0], settings)
     try:
-        return submission({"cv": text.replace("\x00", ""),
+        return submission({"cv": text,
                            "position": _form_value(form, "position"),
                            "external_id": _form_value(form, "external_id")}, settings)
     except ValueError as exc:
         raise bad_request(str(exc)) from None
+
+
+def int_param(args: MultiDict[str, str], name: str, default: int, low: int, high: int) -> int:
+    """A query parameter that must be ASCII digits from `low` to `high`, else a 400."""
+    raw = args.get(name)
+    if raw is None:
+        return default
+    if not DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
+        raise bad_request(f"'{name}' must be a whole number from {low} to {high}")
+    return int(raw)
 
 
 def submission_id(value: str) -> str:

@@ -17,8 +17,8 @@ from api.errors import bad_request, not_found, unavailable
 from api.resources import resources
 from api.validation import NewSubmission
 from shared.db import STATUSES, Submission, new_id
-from shared.retention import erase
-from shared.serialize import submission_json
+from shared.retention import erase_one
+from shared.serialize import iso_time, page_json, submission_json
 
 log = logging.getLogger("cvqueue.api")
 v1 = Blueprint("v1", __name__, url_prefix="/v1")
@@ -31,17 +31,17 @@ MAX_LIMIT = 500
 
 
 def _accept(items: list[NewSubmission], ids: list[str], body: dict[str, Any],
-            headers: dict[str, str], content: bytes | None = None) -> ResponseReturnValue:
+            headers: dict[str, str], content: bytes | None = None,
+            batch_id: str | None = None) -> ResponseReturnValue:
     """Replay a known Idempotency-Key, or check the queue, commit, enqueue and answer 202."""
     res = resources()
     idem = idempotency.from_request(request, content)
     if idem and (stored := idempotency.stored_response(res.sessions, board_id(), *idem)):
         return stored
     res.limits.check_queue(res.sessions, board_id(), len(items))
-    batch_id = body.get("batch_id")
     if winner := intake.persist(items, ids, board_id(), body=body, idem=idem, batch_id=batch_id):
         return winner
-    intake.enqueue_ids(ids, "bulk" if batch_id else "interactive")
+    intake.enqueue_ids(ids, intake.lane_of(batch_id))
     return jsonify(body), 202, {"Retry-After": str(res.settings.retry_after), **headers}
 
 
@@ -73,7 +73,7 @@ def submit_batch() -> ResponseReturnValue:
                 if (w := catalogue.warning(item.position))]
     if warnings:
         body["warnings"] = warnings
-    return _accept(items, ids, body, {})
+    return _accept(items, ids, body, {}, batch_id=batch_id)
 
 
 @v1.get("/positions")
@@ -109,10 +109,8 @@ def erase_submission(submission_id: str) -> ResponseReturnValue:
     """Erase the CV, its result and neighbours; then it is 404. A message still queued for it
     carries only the id, and workers skip ids they cannot claim."""
     validation.submission_id(submission_id)
-    with resources().sessions.begin() as session:
-        if not erase(session, (Submission.id == submission_id)
-                     & (Submission.board_id == board_id())):
-            raise not_found()
+    if not erase_one(resources().sessions, board_id(), submission_id):
+        raise not_found()
     return "", 204
 
 
@@ -121,8 +119,7 @@ def _status_only(ids: list[str]) -> dict[str, dict[str, Any]]:
     with resources().sessions() as session:
         rows = session.execute(select(Submission.id, Submission.status, Submission.finished_at)
                                .where(Submission.id.in_(ids), Submission.board_id == board_id()))
-        return {sid: {"id": sid, "status": status,
-                      "finished_at": finished.isoformat() if finished else None}
+        return {sid: {"id": sid, "status": status, "finished_at": iso_time(finished)}
                 for sid, status, finished in rows}
 
 
@@ -138,15 +135,6 @@ def _poll_ids(raw: str, fields: str | None) -> ResponseReturnValue:
              {s.id: submission_json(s) for s in _load(Submission.id.in_(ids))})
     return jsonify({"items": [found[i] for i in ids if i in found],
                     "missing": [i for i in ids if i not in found]})
-
-
-def _int_param(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not validation.DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
-        raise bad_request(f"'{name}' must be a whole number from {low} to {high}")
-    return int(raw)
 
 
 def _cursor_seq(cursor: str | None) -> int:
@@ -179,16 +167,12 @@ def list_submissions() -> ResponseReturnValue:
     if status is not None and status not in STATUSES:
         raise bad_request(f"'status' must be one of {', '.join(STATUSES)}")
     after = _cursor_seq(request.args.get("after"))
-    limit = _int_param("limit", 100, 1, MAX_LIMIT)
+    limit = validation.int_param(request.args, "limit", 100, 1, MAX_LIMIT)
     where = Submission.seq > after
     if status:
         where = where & (Submission.status == status)
     rows = _load(where, order=True, limit=limit + 1)
-    page = rows[:limit]
-    has_more = len(rows) > limit
-    next_cursor = page[-1].id if page else request.args.get("after", "")
-    return jsonify({"items": [submission_json(s) for s in page], "has_more": has_more,
-                    "next_cursor": next_cursor})
+    return jsonify(page_json(rows, limit, request.args.get("after", "")))
 
 
 @v1.get("/reference/<reference_id>")

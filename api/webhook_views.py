@@ -70,11 +70,9 @@ def deliveries() -> ResponseReturnValue:
     status = request.args.get("status") or None
     if status is not None and status not in subscriptions.DELIVERY_STATUSES:
         raise bad_request(f"'status' must be one of {', '.join(subscriptions.DELIVERY_STATUSES)}")
-    limit = request.args.get("limit", "100")
-    if not validation.DIGITS.fullmatch(limit) or not 1 <= int(limit) <= MAX_LIMIT:
-        raise bad_request(f"'limit' must be a whole number from 1 to {MAX_LIMIT}")
+    limit = validation.int_param(request.args, "limit", 100, 1, MAX_LIMIT)
     return jsonify({"items": subscriptions.list_deliveries(resources().sessions, board_id(),
-                                                           status, int(limit))})
+                                                           status, limit)})
 
 
 @hooks.post("/deliveries/<delivery_id>/redeliver")

@@ -144,9 +144,9 @@ class ModelRuntime:
     def predict_batch(self, texts: list[str], k: int = 5,
                       positions: list[str | None] | None = None,
                       explain: bool = True) -> list[Prediction]:
-        """One encode, one classifier call, one matrix product for the whole batch (and one
-        classifier call per explained factor); the seconds each took are left in
-        `last_timings` (encode, classify_topk, explain)."""
+        """One encode, one classifier call, one top-k search for the whole batch, and one
+        more classifier call for the explanations' factor weights; the seconds each took are
+        left in `last_timings` (encode, classify_topk, explain)."""
         started = time.perf_counter()
         embeddings = self.embedder.encode(texts)
         encoded = time.perf_counter()

@@ -41,6 +41,13 @@ def erase(session: Session, where: ColumnElement[bool]) -> int:
     return int(deleted.rowcount or 0)
 
 
+def erase_one(sessions: sessionmaker[Any], board_id: int, submission_id: str) -> bool:
+    """A board's erasure of one of its submissions; False when it has no such submission."""
+    with sessions.begin() as session:
+        return erase(session, (Submission.id == submission_id)
+                     & (Submission.board_id == board_id)) > 0
+
+
 def purge_older_than(sessions: sessionmaker[Any], age: timedelta) -> int:
     with sessions.begin() as session:
         erased = erase(session, Submission.created_at < utcnow() - age)

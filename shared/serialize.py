@@ -11,15 +11,15 @@ from sqlalchemy.orm import Session
 from shared.db import STATUSES, Batch, Submission
 
 
-def _time(value: datetime | None) -> str | None:
+def iso_time(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
 def submission_json(s: Submission) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": s.id, "status": s.status, "position": s.position, "external_id": s.external_id,
-        "created_at": _time(s.created_at), "started_at": _time(s.started_at),
-        "finished_at": _time(s.finished_at), "attempts": s.attempts,
+        "created_at": iso_time(s.created_at), "started_at": iso_time(s.started_at),
+        "finished_at": iso_time(s.finished_at), "attempts": s.attempts,
     }
     if s.batch_id:
         body["batch_id"] = s.batch_id
@@ -44,8 +44,16 @@ def batch_json(batch: Batch, counts: dict[str, int]) -> dict[str, Any]:
               else "running")
     return {"id": batch.id, "status": status, "total": batch.total,
             "counts": {s: counts.get(s, 0) for s in STATUSES},
-            "created_at": _time(batch.created_at), "completed_at": _time(batch.completed_at),
-            "cancelled_at": _time(batch.cancelled_at)}
+            "created_at": iso_time(batch.created_at), "completed_at": iso_time(batch.completed_at),
+            "cancelled_at": iso_time(batch.cancelled_at)}
+
+
+def page_json(rows: list[Submission], limit: int, after: str) -> dict[str, Any]:
+    """One page of a cursor listing: `rows` holds up to `limit + 1` rows (the extra one only
+    tells that more follow); the cursor is the last id shown."""
+    page = rows[:limit]
+    return {"items": [submission_json(s) for s in page], "has_more": len(rows) > limit,
+            "next_cursor": page[-1].id if page else after}
 
 
 def batch_counts(session: Session, batch_id: str) -> dict[str, int]:

@@ -10,7 +10,8 @@ from sqlalchemy.orm import sessionmaker
 
 from shared.db import Board, WebhookDelivery, utcnow
 from shared.errors import CvqError
-from shared.webhooks import check_url, new_secret, resolve
+from shared.serialize import iso_time
+from shared.webhooks import EVENTS, check_url, new_secret, resolve
 
 DELIVERY_STATUSES = ("pending", "delivered", "dead", "dropped")
 
@@ -65,19 +66,16 @@ def webhook_info(sessions: sessionmaker[Any], board_id: int) -> dict[str, Any]:
     with sessions() as session:
         board = session.get(Board, board_id)
     assert board is not None
-    until = board.webhook_previous_until
-    return {"url": board.webhook_url, "events": ["submission.completed", "submission.failed",
-                                                 "batch.completed"],
-            "previous_secret_valid_until": until.isoformat() if until and
-            board.webhook_previous_secret else None}
+    until = board.webhook_previous_until if board.webhook_previous_secret else None
+    return {"url": board.webhook_url, "events": list(EVENTS),
+            "previous_secret_valid_until": iso_time(until)}
 
 
 def delivery_json(d: WebhookDelivery) -> dict[str, Any]:
     return {"id": d.id, "event": d.event, "subject": d.subject, "status": d.status,
             "attempts": d.attempts, "last_status": d.last_status, "last_error": d.last_error,
-            "next_attempt_at": d.next_attempt_at.isoformat() if d.status == "pending" else None,
-            "created_at": d.created_at.isoformat(),
-            "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None}
+            "next_attempt_at": iso_time(d.next_attempt_at if d.status == "pending" else None),
+            "created_at": iso_time(d.created_at), "delivered_at": iso_time(d.delivered_at)}
 
 
 def list_deliveries(sessions: sessionmaker[Any], board_id: int, status: str | None,

@@ -43,8 +43,8 @@ class Claimed:
     position: str | None
     attempts: int
     created_at: datetime
-    board_id: int = 0
-    batch_id: str | None = None
+    board_id: int
+    batch_id: str | None
 
 
 def claim(sessions: sessionmaker[Any], ids: list[str], lease_seconds: int,

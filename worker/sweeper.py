@@ -69,8 +69,8 @@ def _give_up(sessions: sessionmaker[Any], expired: ColumnElement[bool], now: dat
             .values(status="failed", finished_at=now,
                     error=f"gave up after {max_attempts} attempts: the worker processing it "
                           "stopped (crash or out of memory)")
-            .returning(Submission.board_id, Submission.id, Submission.batch_id)).tuples().all()
-        add_events(session, "submission.failed", [(board, sid) for board, sid, _ in failed])
+            .returning(Submission.board_id, Submission.id)).tuples().all()
+        add_events(session, "submission.failed", failed)
         complete_batches(session)  # also the batches whose last rows two workers finished
         return len(failed)
 
