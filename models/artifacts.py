@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from shared.errors import ArtifactError
 
 EMBEDDINGS = "cv_embeddings.pt"
@@ -32,8 +34,26 @@ ONNX_FILES = {"onnx": "minilm.onnx", "onnx-int8": "minilm-int8.onnx"}
 
 def reference_file(encoder: str) -> str:
     """The reference embeddings encoded by `encoder`: neighbours come from the same encoder
-    as the queries."""
-    return EMBEDDINGS if encoder == "torch" else f"cv_embeddings.{encoder}.pt"
+    as the queries. The ONNX encoders' are NumPy files, so a worker serving with one never
+    imports torch (~230 MiB and ~1 s per process)."""
+    return EMBEDDINGS if encoder == "torch" else f"cv_embeddings.{encoder}.npy"
+
+
+def load_references(folder: Path, encoder: str) -> np.ndarray:
+    """`encoder`'s reference embeddings, memory-mapped read-only: processes on one machine
+    share the pages, and a 1M-row matrix is not read in whole when the HNSW index serves the
+    searches. Call after `verify` accepted the file; neither format can run code."""
+    path = folder / reference_file(encoder)
+    if encoder != "torch":
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    import torch
+
+    return torch.load(path, weights_only=True, mmap=True).numpy()
+
+
+def save_references(folder: Path, encoder: str, vectors: np.ndarray) -> None:
+    np.save(folder / reference_file(encoder), np.ascontiguousarray(vectors, dtype=np.float32),
+            allow_pickle=False)
 
 
 def index_file(encoder: str) -> str:

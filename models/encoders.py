@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from models import artifacts as art
 from models.onnx_encoder import OnnxEmbedder, export
@@ -98,7 +97,7 @@ def export_encoders(folder: Path, threads: int = 2, progress: bool = False
         scores.append(_score(runtime, encoder, vectors, test_texts, positions, labels,
                              time.perf_counter() - started, reference))
         vectors = embedder.encode(texts, progress=progress)
-        torch.save(torch.from_numpy(vectors), folder / art.reference_file(encoder))
+        art.save_references(folder, encoder, vectors)
     (folder / ENCODERS_JSON).write_text(json.dumps(
         {"classifier": runtime.classifier_name, "held_out": len(rows),
          "default": pick_default(scores), "max_accuracy_loss": MAX_ACCURACY_LOSS,

