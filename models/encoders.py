@@ -18,7 +18,7 @@ import numpy as np
 from models import artifacts as art
 from models.onnx_encoder import OnnxEmbedder, export
 from models.report import score
-from models.runtime import ModelRuntime
+from models.runtime import ModelRuntime, sub_batch
 from shared.errors import ArtifactError
 
 ENCODERS_JSON = "encoders.json"
@@ -91,7 +91,7 @@ def export_encoders(folder: Path, threads: int = 2, progress: bool = False
                      time.perf_counter() - started, reference)]
     paths = export(runtime.embedder._model, folder)
     for encoder, path in paths.items():
-        embedder = OnnxEmbedder(path, threads=threads)
+        embedder = OnnxEmbedder(path, threads=threads, batch_size=sub_batch(encoder))
         started = time.perf_counter()
         vectors = embedder.encode(test_texts)
         scores.append(_score(runtime, encoder, vectors, test_texts, positions, labels,

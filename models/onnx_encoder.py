@@ -74,7 +74,7 @@ class OnnxEmbedder:
     name = MODEL_NAME
     dim = 384
 
-    def __init__(self, path: Path, threads: int = 1, batch_size: int = 8) -> None:
+    def __init__(self, path: Path, threads: int = 1, batch_size: int = 1) -> None:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         import onnxruntime as ort

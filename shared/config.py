@@ -34,8 +34,9 @@ class Settings:
     #: ... or when this many seconds have passed since the first one arrived.
     batch_wait: Seconds = 0.5
     #: Inside the one `encode` call per micro-batch, CVs are sorted by length and run in
-    #: sub-batches of this size: less padding, about twice the throughput of one padded batch.
-    encode_batch: Positive = 8
+    #: sub-batches of this size; 0: the size measured fastest for the encoder (see
+    #: `models.runtime.sub_batch`: padding costs more than a bigger matrix saves).
+    encode_batch: NonNegative = 0
     top_k: Positive = 5
     classifier: str = ""
     #: The sentence encoder workers run: `torch` (sentence-transformers, fp32), `onnx` or

@@ -98,6 +98,20 @@ def test_the_tokenizer_gives_transformers_ids() -> None:
     assert max(sum(t.attention_mask) for t in ours) == MAX_TOKENS
 
 
+def test_onnx_encodes_one_cv_at_a_time(exported: Path) -> None:
+    """The measured fastest sub-batch, and a CV's vector does not depend on its batch-mates:
+    the same whether it is encoded with 15 others or alone, as the references were."""
+    from models.runtime import make_embedder
+
+    embedder = make_embedder(exported, "onnx-int8", threads=1)
+    assert embedder.batch_size == 1
+    assert make_embedder(exported, "torch", threads=1).batch_size == 8
+    texts = [r["cv"] for r in generate(16, seed=5)]
+    together = embedder.encode(texts)
+    alone = np.vstack([embedder.encode([t]) for t in texts[:4]])
+    np.testing.assert_array_equal(together[:4], alone)
+
+
 def test_an_int8_runtime_never_imports_torch(exported: Path) -> None:
     """A forest or SVM with an ONNX encoder: no torch, no transformers in the process."""
     code = ("import sys; from pathlib import Path; from models.runtime import ModelRuntime; "

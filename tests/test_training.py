@@ -141,3 +141,15 @@ def test_failed_training_leaves_no_half_written_folder(tmp_path: Path) -> None:
         train(bad, out, progress=False)
     assert not out.exists()
     assert list(tmp_path.iterdir()) == [bad]
+
+
+def test_the_served_forest_gives_sklearn_probabilities(artifacts: Path) -> None:
+    """Workers average the trees themselves (no joblib dispatch per call): the same values."""
+    from models.runtime import TreeAverage, load_classifier
+
+    with (artifacts / art.RF_MODEL).open("rb") as fh:
+        forest = pickle.load(fh)  # the test's own artifacts, hashed by this run
+    served = load_classifier(artifacts, "random_forest")
+    assert isinstance(served, TreeAverage)
+    x = np.random.default_rng(0).normal(size=(37, forest.n_features_in_))
+    np.testing.assert_allclose(served.predict_proba(x), forest.predict_proba(x), rtol=1e-6)
