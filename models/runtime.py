@@ -168,7 +168,10 @@ class ModelRuntime:
                         len(self.reference), name)
             return ExactSearch(self.reference)
         art.verify(self.folder, manifest, (name,))
-        return HnswSearch(self.folder / name, threads)
+        try:
+            return HnswSearch(self.folder / name, self.reference, threads)
+        except ValueError as exc:
+            raise ArtifactError(f"{exc}; rebuild it with `cvqueue index build`") from None
 
     def nearest(self, embeddings: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k reference rows by cosine similarity: indices, scores."""

@@ -31,13 +31,22 @@ def test_the_index_finds_what_exact_search_finds(tmp_path: Path) -> None:
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     build_index(refs, tmp_path / "i.usearch", threads=1)  # one thread: the same graph each run
     exact_idx, _ = ExactSearch(refs).search(queries, 5)
-    found_idx, found_sims = HnswSearch(tmp_path / "i.usearch").search(queries, 5)
+    index = HnswSearch(tmp_path / "i.usearch", refs)
+    found_idx, found_sims = index.search(queries, 5)
+    np.testing.assert_array_equal(index.search(queries[:1], 5)[0], found_idx[:1])
     # Approximate: most, not all, of the exact top-5 (a missed top-1 was seen once).
     assert recall_at(5, exact_idx, found_idx) >= 0.95
     assert (found_idx[:, 0] == exact_idx[:, 0]).mean() >= 0.9
     true_sims = np.einsum("qd,qkd->qk", queries, refs[found_idx])
     assert np.allclose(found_sims, true_sims, atol=1e-4)  # the scores of what it found
     assert (np.diff(found_sims, axis=1) <= 1e-6).all()  # best first
+
+
+def test_an_index_of_other_references_is_refused(tmp_path: Path) -> None:
+    refs = np.eye(384, dtype=np.float32)[:100]
+    build_index(refs, tmp_path / "i.usearch", threads=1)
+    with pytest.raises(ValueError, match="100 vectors indexed, 99 references"):
+        HnswSearch(tmp_path / "i.usearch", refs[:99])
 
 
 def cvqueue(*args: str) -> subprocess.CompletedProcess[str]:
