@@ -11,9 +11,9 @@ and the reference embeddings are memory-mapped too.
 The index holds int8 vectors: a graph walk is mostly memory reads, and int8 reads a
 quarter of f32's bytes. Alone, int8's ranking is too coarse (recall@5 0.75 at 200k), so the
 walk returns RESCORE candidates and their exact cosines (the f32 references) pick the top
-k. Per batch of 64 queries on one thread: at 200k, 9 ms at recall@5 1.000 against 19 ms for
-an f32 index; at 1M, 32 ms at recall@5 0.953 against 78 ms at 0.950 (README "Neighbour
-search"; a beam of 64 is faster but fell to 0.92 at 1M).
+k. Per batch of 64 queries on one thread at 1M references: 22-28 ms at recall@5 0.96-0.99
+with degree 32 and a beam of 64, against 78 ms at 0.950 for the f32 index of degree 16
+(README "Neighbour search").
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ import numpy as np
 log = logging.getLogger("cvqueue.models")
 #: Graph degree and build-time beam of the HNSW index, and its search-time beam: recall@5
 #: against exact search at 1M synthetic references is in the README (tests/ann_bench.py).
-CONNECTIVITY = 16
+CONNECTIVITY = 32
 EXPANSION_ADD = 128
-EXPANSION_SEARCH = 96
+EXPANSION_SEARCH = 64
 #: Candidates per query from the int8 walk, re-ranked by their exact cosine.
 RESCORE = 32
 
