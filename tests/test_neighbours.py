@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from models.generator import generate
 from models.neighbours import ExactSearch, HnswSearch, build_index, recall_at
 from models.runtime import ModelRuntime
 from shared.errors import ArtifactError
@@ -55,7 +56,7 @@ def cvqueue(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_workers_use_the_index_above_the_threshold_and_verify_it(own_artifacts: Path) -> None:
-    texts = ["Backend developer, Node.js and Redis, 4 years.", "HR manager, 6 years."]
+    texts = [r["cv"] for r in generate(20, seed=11)]
     exact = ModelRuntime(own_artifacts)
     assert isinstance(exact.search, ExactSearch)
     lacking = ModelRuntime(own_artifacts, ann_threshold=10, embedder=exact.embedder)
@@ -64,8 +65,15 @@ def test_workers_use_the_index_above_the_threshold_and_verify_it(own_artifacts: 
     assert built.returncode == 0, built.stderr
     indexed = ModelRuntime(own_artifacts, ann_threshold=10, embedder=exact.embedder)
     assert isinstance(indexed.search, HnswSearch)
-    for a, b in zip(exact.predict_batch(texts), indexed.predict_batch(texts), strict=True):
-        assert [n.reference_id for n in a.neighbours] == [n.reference_id for n in b.neighbours]
+    # Approximate (a multi-threaded build is not the same graph twice): most of the exact
+    # top-5, and the true cosine of each neighbour it returns.
+    truth, approx = exact.predict_batch(texts), indexed.predict_batch(texts)
+    assert recall_at(5, np.array([[n.reference_id for n in p.neighbours] for p in truth]),
+                     np.array([[n.reference_id for n in p.neighbours] for p in approx])) >= 0.9
+    for t, a in zip(truth, approx, strict=True):
+        true_sims = {n.reference_id: n.similarity for n in t.neighbours}
+        assert all(abs(true_sims.get(n.reference_id, n.similarity) - n.similarity) < 1e-4
+                   for n in a.neighbours)
     with (own_artifacts / "neighbours.torch.usearch").open("ab") as fh:
         fh.write(b"tampered")
     with pytest.raises(ArtifactError, match="SHA-256"):
