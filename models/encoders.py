@@ -78,6 +78,11 @@ def default_encoder(folder: Path) -> str:
     return str(json.loads(path.read_text()).get("default", "torch"))
 
 
+def serving_encoder(choice: str, folder: Path) -> str:
+    """The encoder `CVQ_ENCODER` names, `auto` resolved by `default_encoder`."""
+    return default_encoder(folder) if choice == "auto" else choice
+
+
 def export_encoders(folder: Path, threads: int = 2, progress: bool = False
                     ) -> list[EncoderScore]:
     runtime = ModelRuntime(folder)  # verifies every file against the manifest first

@@ -40,6 +40,14 @@ class NeighbourSearch(Protocol):
         ...
 
 
+def best(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the columns of the k highest scores and those scores, best first."""
+    top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    top_sims = np.take_along_axis(sims, top, axis=1)
+    order = np.argsort(-top_sims, axis=1)
+    return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_sims, order, axis=1)
+
+
 class ExactSearch:
     """Top-k by one matrix product (rows are unit vectors, so the product is the cosine)."""
 
@@ -47,12 +55,7 @@ class ExactSearch:
         self.reference = reference
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        k = max(1, min(k, self.reference.shape[0]))
-        sims = queries @ self.reference.T
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        top_sims = np.take_along_axis(sims, top, axis=1)
-        order = np.argsort(-top_sims, axis=1)
-        return np.take_along_axis(top, order, axis=1), np.take_along_axis(top_sims, order, axis=1)
+        return best(queries @ self.reference.T, max(1, min(k, self.reference.shape[0])))
 
 
 class HnswSearch:
@@ -79,9 +82,8 @@ class HnswSearch:
         found_here = np.arange(keys.shape[1]) < counts
         keys = np.where(found_here, keys, 0)
         sims = np.einsum("qd,qcd->qc", queries, self.reference[keys])
-        sims = np.where(found_here, sims, -np.inf)
-        order = np.argsort(-sims, axis=1)[:, :k]
-        return np.take_along_axis(keys, order, axis=1), np.take_along_axis(sims, order, axis=1)
+        columns, top_sims = best(np.where(found_here, sims, -np.inf), min(k, keys.shape[1]))
+        return np.take_along_axis(keys, columns, axis=1), top_sims
 
 
 def build_index(vectors: np.ndarray, path: Path, threads: int = 0) -> None:

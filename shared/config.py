@@ -131,11 +131,15 @@ class Settings:
         return self
 
     @property
+    def worker_processes(self) -> int:
+        """Processes that encode in one worker: one for `solo`, else the prefork pool's."""
+        return 1 if self.worker_pool == "solo" else self.worker_concurrency
+
+    @property
     def threads_per_process(self) -> int:
         if self.torch_threads > 0:
             return self.torch_threads
-        processes = 1 if self.worker_pool == "solo" else self.worker_concurrency
-        return max(1, (os.cpu_count() or 1) // processes)
+        return max(1, (os.cpu_count() or 1) // self.worker_processes)
 
     def as_env(self) -> dict[str, str]:
         """These settings as `CVQ_*` variables, for child processes."""

@@ -47,11 +47,13 @@ def median_ms(action: object, repeat: int = 5) -> float:
 def encode_ms(artifacts: Path, texts: list[str]) -> tuple[float, str]:
     """One micro-batch's encode in a worker process: the serving encoder, one process's
     share of the cores (what a top-k adds to)."""
-    from models.encoders import default_encoder
+    from models.encoders import serving_encoder
     from models.runtime import make_embedder
     from shared.config import Settings
 
-    encoder, threads = default_encoder(artifacts), Settings().threads_per_process
+    settings = Settings.from_env()
+    encoder = serving_encoder(settings.encoder, artifacts)
+    threads = settings.threads_per_process
     embedder = make_embedder(artifacts, encoder, threads)
     embedder.encode(texts[:8])
     return (median_ms(lambda: embedder.encode(texts), repeat=3),

@@ -17,8 +17,7 @@ import os
 import statistics
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,14 +27,15 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
+from models.encoders import serving_encoder
 from models.generator import generate
 from shared.client import Client
 from shared.config import Settings
 from shared.db import Result, Submission, as_utc, make_sessions
 from shared.stack import LocalStack, free_port
+from tests.databases import PG_ADMIN_URL, fresh_database
 from tests.lanes import interactive_behind_bulk
 
-PG_ADMIN_URL = os.environ.get("CVQ_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("CVQ_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 #: The burst's own poller asks every second, for statuses only (what Client.wait does).
 POLL_INTERVAL = 1.0
@@ -48,22 +48,17 @@ def pct(values: list[float], q: float) -> float:
 
 
 def latency_line(name: str, values: list[float], note: str = "") -> str:
+    if not values:
+        return f"{name} latency ms: no samples (the run was too short{note})"
     return (f"{name} latency ms: p50 {pct(values, 0.5):.1f}  p95 {pct(values, 0.95):.1f}  "
             f"p99 {pct(values, 0.99):.1f}  (n={len(values)}{note})")
 
 
-def serving_encoder(settings: Settings) -> str:
-    from models.encoders import default_encoder
-
-    return default_encoder(settings.artifacts) if settings.encoder == "auto" else settings.encoder
-
-
-def encode_rate(artifacts: Path, encoder: str, texts: list[str], sub_batch: int = 0,
-                threads: int = 0) -> float:
-    """CVs/s of one process (every core by default), on all the texts in one encode call."""
+def encode_rate(artifacts: Path, encoder: str, texts: list[str], sub_batch: int = 0) -> float:
+    """CVs/s of one process using every core, on all the texts in one encode call."""
     from models.runtime import make_embedder
 
-    embedder = make_embedder(artifacts, encoder, threads or os.cpu_count() or 1, sub_batch)
+    embedder = make_embedder(artifacts, encoder, os.cpu_count() or 1, sub_batch)
     embedder.warmup()
     started = time.perf_counter()
     embedder.encode(texts)
@@ -89,7 +84,7 @@ def layout_rate(artifacts: Path, encoder: str, texts: list[str], settings: Setti
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
-    processes = 1 if settings.worker_pool == "solo" else settings.worker_concurrency
+    processes = settings.worker_processes
     barrier, out = ctx.Barrier(processes), ctx.Queue()
     children = [ctx.Process(target=_layout_child, args=(
         artifacts, encoder, texts[i::processes], settings.threads_per_process,
@@ -123,7 +118,7 @@ def raw_encode(texts: list[str], settings: Settings) -> tuple[float, float]:
     print("raw encode " + serving + " by sub-batch (one process, every core): " + ", ".join(
         f"{s}: {r:.1f}" for s, r in best.items()) + " CVs/s")
     layout = layout_rate(artifacts, serving, texts, settings)
-    print(f"raw encode {serving} in the workers' layout ({settings.worker_concurrency} "
+    print(f"raw encode {serving} in the workers' layout ({settings.worker_processes} "
           f"process(es) x {settings.threads_per_process} thread(s), micro-batches of "
           f"{settings.batch_size}, nothing else running): {layout:.1f} CVs/s")
     print(f"raw encode yardstick: {serving}, one process, best sub-batch {size}: "
@@ -360,29 +355,10 @@ def report(run: Run, raw: tuple[float, float], cores: int, n: int) -> None:
     print(f"worker start to first batch (stack start to first CV done): {run.first_done:.1f} s")
 
 
-@contextlib.contextmanager
-def production_database(admin_url: str) -> Iterator[str | None]:
-    """A fresh PostgreSQL database for the production configuration, dropped afterwards."""
-    import psycopg
-
-    try:
-        admin = psycopg.connect(admin_url, connect_timeout=3, autocommit=True)
-    except psycopg.OperationalError:
-        yield None
-        return
-    name = f"cvq_bench_{uuid.uuid4().hex[:8]}"
-    admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
-
-
 def configuration(base: Settings, name: str, items: list[dict[str, Any]],
                   raw: tuple[float, float], args: argparse.Namespace) -> None:
     print(f"\n== configuration: {name} ==")
-    print(f"workers: {base.worker_concurrency} process(es) x {base.threads_per_process} "
+    print(f"workers: {base.worker_processes} process(es) x {base.threads_per_process} "
           f"thread(s), encoder {base.encoder}, micro-batch {base.batch_size}, wait "
           f"{base.batch_wait} s, encode sub-batch {base.encode_batch or 'auto'}")
     run = end_to_end(base, items, raw[0], args.stream_seconds, Path("var/bench/log"))
@@ -411,7 +387,7 @@ def main() -> None:
     base = replace(Settings.from_env(), artifacts=args.artifacts, queue="cvqueue-bench",
                    worker_metrics_port=free_port(), rate_limit_per_minute=10**9,
                    rate_limit_per_address=10**9, max_board_queue=10**6)  # not the limits
-    base = replace(base, encoder=serving_encoder(base))  # type: ignore[arg-type]
+    base = replace(base, encoder=serving_encoder(base.encoder, base.artifacts))  # type: ignore[arg-type]
     raw_rate = raw_encode(texts, base)
     Path("var/bench").mkdir(parents=True, exist_ok=True)
     if args.only != "production":
@@ -423,7 +399,7 @@ def main() -> None:
     import redis
 
     redis.Redis.from_url(REDIS_URL).flushdb()  # the bench's own database number
-    with production_database(args.pg_admin_url) as url:
+    with fresh_database("cvq_bench", args.pg_admin_url) as url:
         if url is None:
             print(f"\n== configuration: PostgreSQL + Redis: skipped, no PostgreSQL at "
                   f"{args.pg_admin_url} ==")

@@ -7,18 +7,19 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 from models.generator import generate, write_dataset
 from shared.config import Settings
+from tests.databases import PG_ADMIN_URL, fresh_database
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 REDIS_URL = os.environ.get("CVQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-PG_ADMIN_URL = os.environ.get("CVQ_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def unavailable(what: str) -> None:
+def unavailable(what: str) -> NoReturn:
     """Skip on a developer machine without the service; fail in CI, where it must exist."""
     if IN_CI:
         pytest.fail(f"{what} is required when CI=true")
@@ -56,19 +57,10 @@ def redis_url() -> str:
 @pytest.fixture()
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for one test, dropped afterwards."""
-    import psycopg
-
-    try:
-        admin = psycopg.connect(PG_ADMIN_URL, connect_timeout=3, autocommit=True)
-    except psycopg.OperationalError:
-        unavailable(f"PostgreSQL at {PG_ADMIN_URL}")
-    name = f"cvq_test_{uuid.uuid4().hex[:10]}"
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.close()
+    with fresh_database("cvq_test") as url:
+        if url is None:
+            unavailable(f"PostgreSQL at {PG_ADMIN_URL}")
+        yield url
 
 
 @pytest.fixture()

@@ -24,11 +24,10 @@ _processor: BatchProcessor | None = None
 
 
 def default_runtime(settings: Settings) -> ModelRuntime:
-    from models.encoders import default_encoder
+    from models.encoders import serving_encoder
     from models.runtime import ModelRuntime
 
-    encoder = (default_encoder(settings.artifacts) if settings.encoder == "auto"
-               else settings.encoder)
+    encoder = serving_encoder(settings.encoder, settings.artifacts)
     return ModelRuntime(settings.artifacts, settings.classifier or None, encoder=encoder,
                         threads=settings.threads_per_process, encode_batch=settings.encode_batch,
                         ann_threshold=settings.ann_threshold)
@@ -54,7 +53,7 @@ def build(settings: Settings) -> BatchProcessor:
     started = time.perf_counter()
     runtime = load_runtime(settings)
     runtime.warmup()
-    log.info("model ready in %.1f s: %s, %d torch thread(s)", time.perf_counter() - started,
+    log.info("model ready in %.1f s: %s, %d thread(s)", time.perf_counter() - started,
              runtime.describe(), settings.threads_per_process)
     MODEL.labels(runtime.model_version, runtime.classifier_name).set(1)
     gc.freeze()  # the model's objects live as long as the process: no collection walks them

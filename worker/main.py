@@ -17,8 +17,7 @@ def run(loglevel: str = "INFO") -> None:
     if settings.worker_nice:
         os.nice(settings.worker_nice)  # inherited by the pool children
     celery = create_worker_app(settings)
-    concurrency = 1 if settings.worker_pool == "solo" else settings.worker_concurrency
     queues = ",".join(worker_queues(settings.queue))
     celery.worker_main(["worker", f"--loglevel={loglevel}", "-Q", queues,
-                        "-P", settings.worker_pool, "-c", str(concurrency), "--without-gossip",
+                        "-P", settings.worker_pool, "-c", str(settings.worker_processes), "--without-gossip",
                         "--without-mingle", "--without-heartbeat"])
