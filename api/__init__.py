@@ -19,12 +19,13 @@ from api.operators import ops
 from api.positions import Catalogue
 from api.recruiters import recruiters
 from api.references import ReferenceStore
-from api.resources import Resources
+from api.resources import Resources, close_read_session
 from api.views import v1
 from api.webhook_views import hooks
 from shared.bootstrap import database
 from shared.broker import make_celery, redis_for
 from shared.config import Settings
+from shared.db import autocommit
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -44,14 +45,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if settings.proxy_hops:  # client addresses (for rate limits) from X-Forwarded-For
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops,  # type: ignore[method-assign]
                                 x_proto=settings.proxy_hops)
-    broker = redis_for(settings.broker_url)
+    broker, sessions = redis_for(settings.broker_url), database(settings)
     resources = Resources(
-        settings=settings, sessions=database(settings), celery=make_celery(settings),
+        settings=settings, sessions=sessions, reads=autocommit(sessions),
+        celery=make_celery(settings),
         broker=broker, references=ReferenceStore(settings.artifacts),
         catalogue=Catalogue(settings.artifacts),
         limits=Limits(settings, broker))
     app.extensions["cvqueue"] = resources
     app.extensions["cvqueue_metrics"] = metrics.install(app, resources)
+    app.teardown_appcontext(close_read_session)
     errors.register(app)
     app.register_blueprint(health)
     app.register_blueprint(contract)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import g, request
 
 from api.errors import ApiError
-from api.resources import resources
+from api.resources import read_session, resources
 from shared.keys import KeyHolder, holder_of
 
 
@@ -19,7 +19,7 @@ def _holder() -> KeyHolder:
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise _unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    found = holder_of(resources().sessions, key.strip())
+    found = holder_of(read_session(), key.strip())
     if found is None:
         raise _unauthorized("invalid or revoked API key")
     return found

@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 
 from api.auth import limit_address
 from api.charts import bars
-from api.resources import resources
+from api.resources import read_session, resources
 from shared.keys import holder_of, is_active_operator
 from shared.status import collect, history
 
@@ -49,7 +49,7 @@ def overview() -> ResponseReturnValue:
 def sign_in() -> ResponseReturnValue:
     error = ""
     if request.method == "POST":
-        holder = holder_of(resources().sessions, request.form.get("key", "").strip())
+        holder = holder_of(read_session(), request.form.get("key", "").strip())
         if holder is not None and holder.role == "operator":
             session.clear()
             session["operator"] = holder.id

@@ -7,8 +7,6 @@ import logging
 from typing import Any
 
 from flask.typing import ResponseReturnValue
-from kombu.exceptions import OperationalError as BrokerError
-from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -16,7 +14,7 @@ from api import idempotency
 from api.errors import ApiError
 from api.resources import resources
 from api.validation import NewSubmission
-from shared.broker import enqueue
+from shared.broker import BROKER_ERRORS, enqueue
 from shared.db import Batch, IdempotencyRecord, Submission
 
 log = logging.getLogger("cvqueue.api")
@@ -74,7 +72,7 @@ def enqueue_ids(ids: list[str], lane: str = "interactive") -> None:
     res = resources()
     try:
         enqueue(res.celery, ids, res.settings.queue, lane)
-    except (BrokerError, RedisError, OSError) as exc:
+    except BROKER_ERRORS as exc:
         # The rows are committed and stay `queued`: the sweeper enqueues them later.
         log.warning("broker unavailable (%s); %d submission(s) wait in SQL",
                     type(exc).__name__, len(ids))

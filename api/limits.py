@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any
 
 import redis
 from limits import RateLimitItem, RateLimitItemPerMinute
@@ -19,7 +18,7 @@ from limits.errors import StorageError
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import func, select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session
 
 from api.errors import too_many, unavailable
 from shared.broker import queue_depth
@@ -68,7 +67,7 @@ class Limits:
         raise too_many("rate_limited", f"more than {item.amount} requests {per} {what}",
                        max(1, math.ceil(reset - time.time())))
 
-    def check_queue(self, sessions: sessionmaker[Any], board_id: int, incoming: int) -> None:
+    def check_queue(self, session: Session, board_id: int, incoming: int) -> None:
         """Admission: each board has its share of the queue, so one board's flood answers
         that board 429 while the others go on.
 
@@ -82,27 +81,25 @@ class Limits:
             log.warning("backpressure: %d messages queued", depth)
             raise unavailable(f"the queue is full ({depth} waiting); retry later",
                               self.settings.retry_after)
-        mine = waiting(sessions, board_id)
+        mine = waiting(session, board_id)
         share = self.settings.max_board_queue
         if depth is not None and depth * 2 >= limit:
-            share = min(share, limit // boards_waiting(sessions, board_id))
+            share = min(share, limit // boards_waiting(session, board_id))
         if mine + incoming > share:
             raise too_many("board_queue_full", f"this board has {mine} submission(s) waiting "
                            f"and may have at most {share} now; retry later",
                            self.settings.retry_after, waiting=mine, limit=share)
 
 
-def waiting(sessions: sessionmaker[Any], board_id: int) -> int:
+def waiting(session: Session, board_id: int) -> int:
     """This board's unfinished submissions (the (status, board_id) index)."""
-    with sessions() as session:
-        return int(session.scalar(select(func.count()).where(
-            Submission.status.in_(UNFINISHED), Submission.board_id == board_id)) or 0)
+    return int(session.scalar(select(func.count()).where(
+        Submission.status.in_(UNFINISHED), Submission.board_id == board_id)) or 0)
 
 
-def boards_waiting(sessions: sessionmaker[Any], board_id: int) -> int:
+def boards_waiting(session: Session, board_id: int) -> int:
     """How many boards have unfinished submissions, this one included: only asked once the
     queue is half full, so the ordinary submit pays for one board's count."""
-    with sessions() as session:
-        boards = set(session.scalars(select(Submission.board_id).where(
-            Submission.status.in_(UNFINISHED)).distinct()))
+    boards = set(session.scalars(select(Submission.board_id).where(
+        Submission.status.in_(UNFINISHED)).distinct()))
     return len(boards | {board_id})

@@ -19,7 +19,7 @@ from api.auth import limit_address
 from api.errors import ApiError
 from api.files import upload_text
 from api.listing import Filters, export_csv, find
-from api.resources import resources
+from api.resources import read_session, resources
 from api.validation import NewSubmission
 from shared.db import Submission, new_id
 from shared.retention import erase_one
@@ -111,7 +111,7 @@ def evaluate() -> ResponseReturnValue:
     res, who = resources(), recruiter()
     try:
         item = _submission(form)
-        res.limits.check_queue(res.sessions, who.board_id, 1)
+        res.limits.check_queue(read_session(), who.board_id, 1)
         sid = new_id()
         intake.persist([item], [sid], who.board_id, submitted_by=who.id)
     except ApiError as exc:

@@ -8,8 +8,8 @@ from typing import Any
 
 import redis
 from celery import Celery
-from flask import Flask, current_app
-from sqlalchemy.orm import sessionmaker
+from flask import Flask, current_app, g
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.limits import Limits
 from api.positions import Catalogue
@@ -21,6 +21,8 @@ from shared.config import Settings
 class Resources:
     settings: Settings
     sessions: sessionmaker[Any]
+    #: Autocommit sessions on the same pool, for `read_session`.
+    reads: sessionmaker[Any]
     celery: Celery
     broker: redis.Redis | None
     references: ReferenceStore
@@ -30,3 +32,18 @@ class Resources:
 
 def resources(app: Flask | None = None) -> Resources:
     return (app or current_app).extensions["cvqueue"]  # type: ignore[no-any-return]
+
+
+def read_session() -> Session:
+    """The request's one session for reads (the key, the queue count, the rows it answers
+    with): one pooled connection, checked once, and no transaction round trips; a poll
+    costs four statements in all. Closed when the request ends (`close_read_session`)."""
+    if "read_session" not in g:
+        g.read_session = resources().reads()
+    return g.read_session  # type: ignore[no-any-return]
+
+
+def close_read_session(_: BaseException | None = None) -> None:
+    session = g.pop("read_session", None)
+    if session is not None:
+        session.close()

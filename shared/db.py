@@ -243,6 +243,15 @@ def make_engine(url: str) -> Engine:
                          hide_parameters=True)
 
 
+def autocommit(sessions: sessionmaker[Any]) -> sessionmaker[Any]:
+    """Sessions on the same pool whose statements commit one by one: a read pays no BEGIN
+    and ROLLBACK round trips. On PostgreSQL each statement sees what was committed when it
+    started, as in the READ COMMITTED transactions the other sessions run; for reads only."""
+    engine = sessions.kw["bind"]
+    return sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"),
+                        expire_on_commit=False)
+
+
 def make_sessions(url: str) -> sessionmaker[Any]:
     """Sessions on `url` as it is; `shared.schema.open_database` also brings it up to date."""
     return sessionmaker(make_engine(url), expire_on_commit=False)

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import Board, utcnow
 from shared.errors import CvqError
@@ -49,15 +49,14 @@ def create_key(sessions: sessionmaker[Any], name: str, role: str = "board") -> s
     return key
 
 
-def holder_of(sessions: sessionmaker[Any], key: str) -> KeyHolder | None:
+def holder_of(session: Session, key: str) -> KeyHolder | None:
     """The active holder of `key`, or None."""
     digest = hash_key(key)
-    with sessions() as session:
-        board = session.scalar(select(Board).where(Board.key_hash == digest,
-                                                   Board.revoked_at.is_(None)))
-    if board is None or not hmac.compare_digest(board.key_hash, digest):
+    row = session.execute(select(Board.id, Board.role, Board.key_hash).where(
+        Board.key_hash == digest, Board.revoked_at.is_(None))).first()
+    if row is None or not hmac.compare_digest(row.key_hash, digest):
         return None
-    return KeyHolder(board.id, board.role)
+    return KeyHolder(row.id, row.role)
 
 
 def is_active_operator(sessions: sessionmaker[Any], holder_id: int) -> bool:

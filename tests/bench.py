@@ -193,6 +193,7 @@ class Run:
     first_done: float = 0.0
     submit: list[float] = field(default_factory=list)
     submit_batch: list[float] = field(default_factory=list)
+    floor: list[float] = field(default_factory=list)
     single: list[float] = field(default_factory=list)
     full: list[float] = field(default_factory=list)
     status: list[float] = field(default_factory=list)
@@ -262,7 +263,7 @@ def sustained(stack: LocalStack, items: list[dict[str, Any]], offered: float, se
     statuses = client.get_many(ids[-100:], status_only=True)
     run.sustained_backlog = sum(s["status"] != "done" for s in statuses)
     stop.set()
-    run.single, run.full, run.status = samples.get(timeout=60)
+    run.floor, run.single, run.full, run.status = samples.get(timeout=60)
     poller.join()
     wait_done(client, ids)
     run.sustained_n = len(ids)
@@ -271,8 +272,10 @@ def sustained(stack: LocalStack, items: list[dict[str, Any]], offered: float, se
 
 def poll_process(url: str, key: str, recent: Any, stop: Any, samples: Any) -> None:
     """A board's poller in its own process (its own interpreter lock, as on its own machine),
-    every 0.2 s: latencies in seconds, sent back when `stop` is set."""
+    every 0.2 s: latencies in seconds, sent back when `stop` is set. The floor is a request
+    that touches neither database nor Redis: what HTTP, the client and the server cost here."""
     polling, ids = Client(url, key), list[str]()
+    floor: list[float] = []
     single: list[float] = []
     full: list[float] = []
     status: list[float] = []
@@ -281,10 +284,11 @@ def poll_process(url: str, key: str, recent: Any, stop: Any, samples: Any) -> No
             ids = (ids + recent.get())[-100:]
         if len(ids) < 100:
             continue
+        floor.append(timed(polling.http.get, f"{url}/healthz", timeout=10))
         single.append(timed(polling.send, "GET", f"/v1/submissions/{ids[0]}"))
         full.append(timed(polling.get_many, ids))
         status.append(timed(polling.get_many, ids, status_only=True))
-    samples.put((single, full, status))
+    samples.put((floor, single, full, status))
 
 
 def batch_sizes(database_url: str, ids: list[str]) -> tuple[int, float]:
@@ -342,6 +346,7 @@ def report(run: Run, raw: tuple[float, float], cores: int, n: int) -> None:
     print(latency_line("submit", run.submit, ", single CVs, burst"))
     print(latency_line("batch submit of 100", run.submit_batch, ", burst"))
     note = ", workers busy with a sustained stream"
+    print(latency_line("HTTP floor (GET /healthz: no database, no Redis)", run.floor, note))
     print(latency_line("single poll", run.single, note))
     print(latency_line("100-id poll", run.full, note))
     print(latency_line("100-id status poll", run.status, note))

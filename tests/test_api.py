@@ -265,3 +265,31 @@ def test_a_status_only_poll_carries_no_result(app: Flask, client: FlaskClient) -
     assert client.get(f"/v1/submissions?ids={ids[0]}&fields=result").status_code == 400
     assert client.get("/v1/submissions?fields=status").status_code == 400
     assert client.get(f"/v1/submissions?ids={ids[0]}&limit=5").status_code == 400
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_poll_reads_on_one_connection_in_two_statements(
+        settings: Settings, database: str, request: pytest.FixtureRequest) -> None:
+    """Round trips are what a poll waits for on a busy machine: the key and the submission
+    with its result and neighbours, on one pooled connection, no BEGIN or ROLLBACK."""
+    from dataclasses import replace
+
+    from sqlalchemy import event
+
+    if database == "postgresql":
+        settings = replace(settings, database_url=request.getfixturevalue("pg_url"))
+    app = create_app({"SETTINGS": settings})
+    key = create_key(resources(app).sessions, "board-p")
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    sid = client.post("/v1/submissions", json={"cv": "Rust developer"}).get_json()["id"]
+    engine = resources(app).sessions.kw["bind"]
+    statements: list[str] = []
+    checkouts: list[int] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda *args: statements.append(args[2].split()[0]))
+    event.listen(engine.pool, "checkout", lambda *args: checkouts.append(1))
+    assert client.get(f"/v1/submissions/{sid}").get_json()["status"] == "queued"
+    assert len(checkouts) == 1
+    assert statements == ["SELECT", "SELECT"]
+    assert client.get(f"/v1/submissions/{'f' * 32}").status_code == 404

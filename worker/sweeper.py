@@ -24,13 +24,11 @@ from typing import Any
 
 import redis
 from celery import Celery
-from kombu.exceptions import OperationalError as BrokerError
-from redis.exceptions import RedisError
 from sqlalchemy import ColumnElement, case, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
-from shared.broker import enqueue, queue_depth, redis_for
+from shared.broker import BROKER_ERRORS, enqueue, queue_depth, redis_for
 from shared.config import Settings
 from shared.db import Submission, utcnow
 from shared.events import add_events, complete_batches
@@ -129,5 +127,5 @@ def _sweep_logged(sessions: sessionmaker[Any], celery: Celery, settings: Setting
         result = sweep_once(sessions, celery, settings, broker_redis)
         if result.failed or result.requeued:
             log.info("sweep: %d re-enqueued, %d marked failed", result.requeued, result.failed)
-    except (OperationalError, BrokerError, RedisError, OSError) as exc:
+    except (OperationalError, *BROKER_ERRORS) as exc:
         log.warning("sweep skipped: %s", type(exc).__name__)

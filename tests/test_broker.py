@@ -1,0 +1,47 @@
+"""shared/broker.py on a real Redis: what an enqueue puts on the wire and in the queue."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import replace
+
+import pytest
+import redis
+from redis.connection import Connection
+
+from shared.broker import BROKER_ERRORS, enqueue, lane_queue, make_celery
+from shared.config import Settings
+
+
+def test_a_batch_of_ids_is_one_round_trip_of_id_only_messages(
+        settings: Settings, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    celery = make_celery(replace(settings, broker_url=redis_url))
+    ids = [f"{i:032x}" for i in range(50)]
+    sends: list[int] = []
+    real_send = Connection.send_packed_command
+
+    def counting_send(self: Connection, command: object, check_health: bool = True) -> None:
+        sends.append(1)
+        real_send(self, command, check_health)
+
+    enqueue(celery, ids[:1], settings.queue)  # the producer's connection, once
+    monkeypatch.setattr(Connection, "send_packed_command", counting_send)
+    enqueue(celery, ids[1:], settings.queue)
+    assert len(sends) == 1, f"{len(sends)} round trips for {len(ids) - 1} messages"
+    monkeypatch.undo()
+
+    client = redis.Redis.from_url(redis_url)
+    raw = client.lrange(lane_queue(settings.queue, "bulk"), 0, -1)
+    client.delete(lane_queue(settings.queue, "bulk"))
+    bodies = [json.loads(base64.b64decode(json.loads(m)["body"])) for m in reversed(raw)]
+    assert [b[0] for b in bodies] == [[sid] for sid in ids]  # in order, each its own id
+    assert all(b[1] == {} for b in bodies)  # no kwargs: nothing but the id travels
+
+
+def test_an_unreachable_broker_raises_what_callers_catch(settings: Settings) -> None:
+    """The API and the sweeper catch BROKER_ERRORS and leave the rows `queued` in SQL."""
+    celery = make_celery(replace(settings, broker_url="redis://127.0.0.1:1/0"))
+    celery.conf.broker_connection_max_retries = 1
+    with pytest.raises(BROKER_ERRORS):
+        enqueue(celery, ["0" * 32, "1" * 32], settings.queue)
