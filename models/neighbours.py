@@ -62,21 +62,23 @@ class HnswSearch:
     """An approximate top-k from a usearch HNSW index, memory-mapped from its file, re-ranked
     by exact cosine against `reference` (the same rows, f32)."""
 
-    def __init__(self, path: Path, reference: np.ndarray, threads: int = 1) -> None:
+    def __init__(self, path: Path, reference: np.ndarray, threads: int = 1,
+                 expansion: int = EXPANSION_SEARCH, rescore: int = RESCORE) -> None:
         from usearch.index import Index
 
         index = Index.restore(str(path), view=True)
         if index is None:
             raise ValueError(f"{path}: not a usearch index")
-        index.expansion_search = EXPANSION_SEARCH  # type: ignore[misc]  # a setter exists
+        index.expansion_search = expansion  # type: ignore[misc]  # a setter exists
         if len(index) != len(reference):
             raise ValueError(f"{path}: {len(index)} vectors indexed, {len(reference)} references")
         self.index, self.reference, self.threads = index, reference, threads
+        self.rescore = rescore
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         k = max(1, min(k, len(self.index)))
         queries = np.ascontiguousarray(queries, dtype=np.float32)
-        found = self.index.search(queries, max(k, RESCORE), threads=self.threads)
+        found = self.index.search(queries, max(k, self.rescore), threads=self.threads)
         keys = np.asarray(found.keys, dtype=np.int64).reshape(len(queries), -1)
         counts = np.asarray(getattr(found, "counts", [len(found)])).reshape(len(queries), 1)
         found_here = np.arange(keys.shape[1]) < counts

@@ -14,6 +14,11 @@ from types import FrameType
 from shared.errors import CvqError
 
 _PR_SET_PDEATHSIG = 1
+#: Set on SIGTERM, so a supervising loop that waits on it stops even when the
+#: KeyboardInterrupt is lost: raised while a `__del__` or finaliser runs, it is reported as
+#: "Exception ignored" and dropped. Once in CI a SIGTERM to `cvqueue up` went unanswered
+#: and its children kept running.
+stop_requested = threading.Event()
 
 
 def stop_on_sigterm() -> None:
@@ -21,6 +26,7 @@ def stop_on_sigterm() -> None:
     Ctrl-C does, so `finally` blocks and context managers stop what was started."""
 
     def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        stop_requested.set()
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)

@@ -19,7 +19,14 @@ import numpy as np
 import torch
 
 from models import artifacts as art
-from models.neighbours import ExactSearch, HnswSearch, build_index, recall_at
+from models.neighbours import (
+    EXPANSION_SEARCH,
+    RESCORE,
+    ExactSearch,
+    HnswSearch,
+    build_index,
+    recall_at,
+)
 
 BATCH = 64
 K = 5
@@ -60,10 +67,19 @@ def encode_ms(artifacts: Path, texts: list[str]) -> tuple[float, str]:
             f"{encoder}, {threads} thread(s) as in a worker process")
 
 
+def settings_to_try(sweep: bool) -> list[tuple[int, int]]:
+    """The served search beam and re-rank depth; with --sweep, narrower and wider ones too."""
+    if not sweep:
+        return [(EXPANSION_SEARCH, RESCORE)]
+    return [(e, r) for e in (32, 48, 64, 96) for r in (16, 32) if r <= e]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--artifacts", type=Path, default=Path("var/artifacts"))
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--sweep", action="store_true",
+                        help="also try other search beams and re-rank depths on each index")
     args = parser.parse_args()
     base = torch.load(args.artifacts / art.EMBEDDINGS, weights_only=True).numpy()
     import json
@@ -83,16 +99,19 @@ def main() -> None:
             started = time.perf_counter()
             build_index(refs, path)
             built = time.perf_counter() - started
-            hnsw = HnswSearch(path, refs)
-            found, _ = hnsw.search(queries, K)
-            hnsw_ms = median_ms(lambda: hnsw.search(queries, K))  # noqa: B023
             size_mib = path.stat().st_size / 2**20
-        print(f"top-k exact {n} refs: {exact_ms:.1f} ms per batch of {BATCH} "
-              f"({100 * exact_ms / batch_ms:.2f}% of the batch's encode)")
-        print(f"top-k hnsw {n} refs: {hnsw_ms:.2f} ms per batch of {BATCH} "
-              f"({100 * hnsw_ms / batch_ms:.3f}% of the batch's encode), "
-              f"recall@{K} {recall_at(K, truth, found):.3f}, built in {built:.0f} s, "
-              f"index {size_mib:.0f} MiB")
+            print(f"top-k exact {n} refs: {exact_ms:.1f} ms per batch of {BATCH} "
+                  f"({100 * exact_ms / batch_ms:.2f}% of the batch's encode)")
+            for expansion, rescore in settings_to_try(args.sweep):
+                hnsw = HnswSearch(path, refs, expansion=expansion, rescore=rescore)
+                found, _ = hnsw.search(queries, K)
+                hnsw_ms = median_ms(lambda: hnsw.search(queries, K))  # noqa: B023
+                served = " (served)" if (expansion, rescore) == (EXPANSION_SEARCH, RESCORE) else ""
+                print(f"top-k hnsw {n} refs: {hnsw_ms:.2f} ms per batch of {BATCH} "
+                      f"({100 * hnsw_ms / batch_ms:.3f}% of the batch's encode), "
+                      f"recall@{K} {recall_at(K, truth, found):.3f}, beam {expansion}, "
+                      f"rescore {rescore}{served}, built in {built:.0f} s, "
+                      f"index {size_mib:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -75,9 +75,7 @@ def up(
 ) -> None:
     """Run Redis (embedded if CVQ_BROKER_URL is unset), the API and workers until Ctrl-C or
     SIGTERM; either stops everything it started."""
-    import time
-
-    from shared.lifecycle import stop_on_sigterm
+    from shared.lifecycle import stop_on_sigterm, stop_requested
     from shared.stack import LocalStack
 
     settings = Settings.from_env()
@@ -88,11 +86,12 @@ def up(
             console.print(f"cvqueue is up at {stack.url} (broker {stack.settings.broker_url});"
                           " logs in var/log. Ctrl-C stops it.")
             console.print(f"API key for this session's board: {stack.api_key}")
-            while all(p.poll() is None for p in stack.procs):
-                time.sleep(0.5)
-            raise CvqError("a child process exited; see var/log")
+            while not stop_requested.wait(0.5):
+                if any(p.poll() is not None for p in stack.procs):
+                    raise CvqError("a child process exited; see var/log")
     except KeyboardInterrupt:
-        console.print("stopped")
+        pass
+    console.print("stopped")
 
 
 @app.command()
