@@ -88,3 +88,22 @@ def test_a_taken_port_is_a_one_line_error(artifacts: Path, tmp_path: Path) -> No
     assert up.returncode == 2
     assert out.strip().splitlines()[-1].startswith("error: port")
     assert "already in use" in out and "Traceback" not in out
+
+
+def test_a_sigterm_whose_interrupt_is_lost_still_sets_the_stop_flag() -> None:
+    """Python drops an exception raised in a `__del__`, the KeyboardInterrupt of a SIGTERM
+    handled there included; `cvqueue up` waits on the flag the handler sets as well."""
+    code = "\n".join([
+        "import os, signal",
+        "from shared.lifecycle import stop_on_sigterm, stop_requested",
+        "stop_on_sigterm()",
+        "class Finalised:",
+        "    def __del__(self):",
+        "        os.kill(os.getpid(), signal.SIGTERM)",
+        "Finalised()",
+        "print('still running, flag', stop_requested.wait(5))",
+    ])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, cwd=Path(__file__).resolve().parents[1])
+    assert "KeyboardInterrupt" in out.stderr  # reported as "Exception ignored", then lost
+    assert "still running, flag True" in out.stdout
