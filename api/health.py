@@ -7,12 +7,11 @@ import time
 
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
-from kombu.exceptions import OperationalError as BrokerError
-from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from api.resources import Resources, resources
+from shared.broker import BROKER_ERRORS
 
 health = Blueprint("health", __name__)
 #: Readiness is computed at most once a second per process: probes cannot load the database.
@@ -33,7 +32,7 @@ def _checks(res: Resources) -> dict[str, str]:
         with res.celery.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
         checks["broker"] = "ok"
-    except (BrokerError, RedisError, OSError) as exc:
+    except BROKER_ERRORS as exc:
         checks["broker"] = f"unreachable ({type(exc).__name__})"
     checks["artifacts"] = "ok" if res.references.available() else "missing"
     return checks

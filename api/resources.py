@@ -37,7 +37,7 @@ def resources(app: Flask | None = None) -> Resources:
 def read_session() -> Session:
     """The request's one session for reads (the key, the queue count, the rows it answers
     with): one pooled connection, checked once, and no transaction round trips; a poll
-    costs four statements in all. Closed when the request ends (`close_read_session`)."""
+    costs a pre-ping and two statements. Closed when the request ends (`close_read_session`)."""
     if "read_session" not in g:
         g.read_session = resources().reads()
     return g.read_session  # type: ignore[no-any-return]
