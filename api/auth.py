@@ -26,11 +26,21 @@ def _holder() -> KeyHolder:
 
 
 def authenticate() -> None:
-    """A job board's key: its own submissions, nothing else. An operator key reads no CV."""
-    holder = _holder()
+    """A job board's key: its own submissions, nothing else. An operator key reads no CV.
+
+    Rate limits: a board's requests count against the board's limit, a request without a
+    valid key against its address's (a client trying keys is limited like any other). So
+    a board's request costs one Redis round trip, not two, and boards behind one proxy do
+    not share a limit."""
+    try:
+        holder = _holder()
+    except ApiError:
+        limit_address()  # 429 instead, past the address's limit
+        raise
     if holder.role != "board":
         raise ApiError(403, "forbidden", "an operator key cannot use the job boards' endpoints")
     g.board_id = holder.id
+    limit_board()
 
 
 def authenticate_operator() -> None:

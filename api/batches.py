@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from api import validation
-from api.auth import authenticate, board_id, limit_address, limit_board
+from api.auth import authenticate, board_id
 from api.errors import bad_request, not_found
 from api.resources import resources
 from shared.db import Batch, Submission, utcnow
@@ -18,9 +18,7 @@ from shared.events import complete_batches
 from shared.serialize import batch_counts, batch_json, page_json
 
 batches = Blueprint("batches", __name__, url_prefix="/v1/batches")
-batches.before_request(limit_address)
 batches.before_request(authenticate)
-batches.before_request(limit_board)
 MAX_LIMIT = 500
 
 

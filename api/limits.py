@@ -42,7 +42,8 @@ class Limits:
         self.sign_ins = RateLimitItemPerMinute(SIGN_INS_PER_15_MINUTES, 15)
 
     def check_address(self, address: str) -> None:
-        """Before authentication: a client sending bad keys is limited like any other."""
+        """A request without a valid board key (a client trying keys is limited like any
+        other), and every request to the operators' and recruiters' pages."""
         self._hit(self.per_address, "address", address, what="from this address")
 
     def check_sign_in(self, address: str, email: str) -> None:

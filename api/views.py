@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import defer, joinedload, selectinload
 
 from api import idempotency, intake, validation
-from api.auth import authenticate, board_id, limit_address, limit_board
+from api.auth import authenticate, board_id
 from api.errors import bad_request, not_found, unavailable
 from api.resources import read_session, resources
 from api.validation import NewSubmission
@@ -23,9 +23,7 @@ from shared.serialize import iso_time, page_json, submission_json
 log = logging.getLogger("cvqueue.api")
 v1 = Blueprint("v1", __name__, url_prefix="/v1")
 # In this order: a client address is limited before its key costs a database lookup.
-v1.before_request(limit_address)
 v1.before_request(authenticate)
-v1.before_request(limit_board)
 MAX_POLL_IDS = 100
 MAX_LIMIT = 500
 

@@ -8,16 +8,14 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from api import validation
-from api.auth import authenticate, board_id, limit_address, limit_board
+from api.auth import authenticate, board_id
 from api.errors import bad_request, not_found
 from api.resources import resources
 from shared import subscriptions
 from shared.errors import CvqError
 
 hooks = Blueprint("webhook", __name__, url_prefix="/v1/webhook")
-hooks.before_request(limit_address)
 hooks.before_request(authenticate)
-hooks.before_request(limit_board)
 MAX_LIMIT = 500
 
 

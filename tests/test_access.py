@@ -12,6 +12,7 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
+from redis.connection import Connection
 from sqlalchemy import func, select, update
 
 from api import create_app
@@ -124,7 +125,7 @@ def test_rate_limit_is_shared_across_processes_through_redis(settings: Settings,
     assert limited.get_json()["error"] == "rate_limited"
 
 
-def test_a_client_sending_bad_keys_is_limited_by_address_before_any_lookup(
+def test_a_client_sending_bad_keys_is_limited_by_address(
         settings: Settings, redis_url: str) -> None:
     s = replace(settings, broker_url=redis_url, rate_limit_per_address=20)
     app = create_app({"SETTINGS": s})
@@ -137,6 +138,37 @@ def test_a_client_sending_bad_keys_is_limited_by_address_before_any_lookup(
                        environ_base={"REMOTE_ADDR": "10.8.0.1"})
     assert other.status_code == 401, "another address is not affected"
     assert client.get("/healthz", environ_base={"REMOTE_ADDR": address}).status_code == 200
+
+
+def test_a_boards_requests_count_against_the_board_not_its_address(
+        settings: Settings, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Boards behind one proxy share an address, not a limit; and a board's request pays one
+    Redis round trip for its limit."""
+    s = replace(settings, broker_url=redis_url, rate_limit_per_address=3,
+                rate_limit_per_minute=1000)
+    app = create_app({"SETTINGS": s})
+    address = {"REMOTE_ADDR": f"10.7.{uuid.uuid4().int % 250}.9"}
+    a, b = board(app, "a"), board(app, "b")
+    sid = a.post("/v1/submissions", json={"cv": "Go developer"},
+                 environ_base=address).get_json()["id"]
+    sends: list[int] = []
+    real_send = Connection.send_packed_command
+
+    def counting_send(self: Connection, command: object, check_health: bool = True) -> None:
+        sends.append(1)
+        real_send(self, command, check_health)
+
+    monkeypatch.setattr(Connection, "send_packed_command", counting_send)
+    assert a.get(f"/v1/submissions/{sid}", environ_base=address).status_code == 200
+    assert len(sends) == 1, f"{len(sends)} Redis round trips for a poll"
+    monkeypatch.undo()
+    codes = [c.get("/v1/submissions", environ_base=address).status_code
+             for c in (a, b) * 4]
+    assert codes == [200] * 8
+    bad = [app.test_client().get("/v1/submissions", environ_base=address,
+                                 headers={"Authorization": "Bearer bad"}).status_code
+           for _ in range(4)]
+    assert bad == [401, 401, 401, 429]
 
 
 def test_queue_backpressure_answers_503(settings: Settings, redis_url: str) -> None:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from sqlalchemy import func, select
 
@@ -74,7 +75,20 @@ def run_stack(settings: Settings, tmp_path: Path, n_single: int, n_batch: int,
         ids = [client.submit(i) for i in data[:n_single]] + client.submit_many(data[n_single:])
         results = client.wait(ids, timeout=240)
         check_done(client, results, {"Accepted", "Rejected"})
+        check_priority(stack)
         return client, results
+
+
+def check_priority(stack: LocalStack) -> None:
+    """Workers run below the API: their own nice, and their session's (autogroup) nice,
+    without which their nice would not weigh against the API's session."""
+    nice = stack.settings.worker_nice
+    for proc in stack.worker_procs:
+        worker = psutil.Process(proc.pid)
+        assert {p.nice() for p in [worker, *worker.children()]} == {nice}
+        autogroup = Path(f"/proc/{proc.pid}/autogroup")
+        if autogroup.is_file():
+            assert autogroup.read_text().split()[-1] == str(nice)
 
 
 def test_sqlite_prefork_worker(settings: Settings, redis_url: str, tmp_path: Path) -> None:
