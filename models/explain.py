@@ -10,7 +10,7 @@ An explanation holds, in the order a recruiter reads it:
   over the 2^3 coalitions, "interventional" SHAP on three feature groups). It is the same
   method for the forest, the SVM and the MLP; per-feature attributions of 394 inputs would
   say nothing a recruiter can read, the three groups do. It costs one classifier call per
-  batch, on (2^3 - 1) x batch x background rows;
+  batch, on (2^3 - 2) x batch x background rows, plus the background once;
 - the nearest historical candidates' outcomes with the reason recorded for each.
 """
 
@@ -31,7 +31,7 @@ METHOD = ("shapley: each factor's Shapley value for the probability of the decid
 #: Columns of the requirement features (see `Requirements.row`) behind each factor.
 REQUIREMENT_FACTORS = {"experience": (0, 2, 3), "skills": (4, 5, 6, 7, 8, 9)}
 #: Reference records the absent factors are drawn from: the weights' noise falls with more,
-#: the cost grows with them (rows per batch: (2^factors - 1) x batch x this).
+#: the cost grows with them (rows per batch: (2^factors - 2) x batch x this, plus this).
 BACKGROUND = 12
 
 
@@ -113,9 +113,11 @@ class Explainer:
     def factor_weights(self, x: np.ndarray, probs: np.ndarray,
                        predict_proba: Callable[[np.ndarray], np.ndarray]
                        ) -> list[dict[str, float]]:
-        """Per CV: each factor's Shapley value for P(decided label), in one classifier call."""
+        """Per CV: each factor's Shapley value for P(decided label), in one classifier call.
+        The coalition that keeps no factor is the background alone, the same rows for every
+        CV: asked once, not once per CV (a seventh of the rows)."""
         names, n, nb = list(self.groups), len(x), len(self.background)
-        coalitions = list(itertools.product((False, True), repeat=len(names)))[:-1]
+        coalitions = list(itertools.product((False, True), repeat=len(names)))[1:-1]
         rows = []
         for coalition in coalitions:  # the factors kept from the CV; the rest from background
             keep = np.zeros(x.shape[1], dtype=bool)
@@ -125,8 +127,11 @@ class Explainer:
             mixed[:, :, keep] = x[:, None, keep]
             rows.append(mixed.reshape(n * nb, -1))
         decided = probs.argmax(axis=1)
-        p = predict_proba(np.vstack(rows)).reshape(len(coalitions), n, nb, -1)
-        value = {c: p[i, np.arange(n), :, decided].mean(axis=1) for i, c in enumerate(coalitions)}
+        p = predict_proba(np.vstack([*rows, self.background]))
+        mixed_p = p[:-nb].reshape(len(coalitions), n, nb, -1)
+        value = {c: mixed_p[i, np.arange(n), :, decided].mean(axis=1)
+                 for i, c in enumerate(coalitions)}
+        value[(False,) * len(names)] = p[-nb:, decided].mean(axis=0)
         value[(True,) * len(names)] = probs[np.arange(n), decided]
         phi = shapley(names, value)
         return [{name: float(phi[name][i]) for name in names} for i in range(n)]
