@@ -128,7 +128,7 @@ class Explainer:
             rows.append(mixed.reshape(n * nb, -1))
         decided = probs.argmax(axis=1)
         p = predict_proba(np.vstack([*rows, self.background]))
-        mixed_p = p[:-nb].reshape(len(coalitions), n, nb, -1)
+        mixed_p = p[:-nb].reshape(len(coalitions), n, nb, p.shape[1])
         value = {c: mixed_p[i, np.arange(n), :, decided].mean(axis=1)
                  for i, c in enumerate(coalitions)}
         value[(False,) * len(names)] = p[-nb:, decided].mean(axis=0)
