@@ -29,9 +29,9 @@ def authenticate() -> None:
     """A job board's key: its own submissions, nothing else. An operator key reads no CV.
 
     Rate limits: a board's requests count against the board's limit, a request without a
-    valid key against its address's (a client trying keys is limited like any other). So
-    a board's request costs one Redis round trip, not two, and boards behind one proxy do
-    not share a limit."""
+    valid key against its address's (a client trying keys is limited like any other, after
+    one indexed lookup of the key it sent). So a board's request costs one Redis round
+    trip, not two, and boards behind one proxy do not share a limit."""
     try:
         holder = _holder()
     except ApiError:

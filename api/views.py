@@ -22,7 +22,6 @@ from shared.serialize import iso_time, page_json, submission_json
 
 log = logging.getLogger("cvqueue.api")
 v1 = Blueprint("v1", __name__, url_prefix="/v1")
-# In this order: a client address is limited before its key costs a database lookup.
 v1.before_request(authenticate)
 MAX_POLL_IDS = 100
 MAX_LIMIT = 500
