@@ -12,7 +12,6 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from redis.connection import Connection
 from sqlalchemy import func, select, update
 
 from api import create_app
@@ -23,6 +22,7 @@ from shared.db import Board, IdempotencyRecord, Result, Submission, utcnow
 from shared.errors import CvqError
 from shared.keys import create_key, hash_key, revoke
 from shared.retention import parse_age, purge_older_than
+from tests.redis_wire import redis_sends
 
 
 @pytest.fixture()
@@ -141,7 +141,7 @@ def test_a_client_sending_bad_keys_is_limited_by_address(
 
 
 def test_a_boards_requests_count_against_the_board_not_its_address(
-        settings: Settings, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        settings: Settings, redis_url: str) -> None:
     """Boards behind one proxy share an address, not a limit; and a board's request pays one
     Redis round trip for its limit."""
     s = replace(settings, broker_url=redis_url, rate_limit_per_address=3,
@@ -151,17 +151,9 @@ def test_a_boards_requests_count_against_the_board_not_its_address(
     a, b = board(app, "a"), board(app, "b")
     sid = a.post("/v1/submissions", json={"cv": "Go developer"},
                  environ_base=address).get_json()["id"]
-    sends: list[int] = []
-    real_send = Connection.send_packed_command
-
-    def counting_send(self: Connection, command: object, check_health: bool = True) -> None:
-        sends.append(1)
-        real_send(self, command, check_health)
-
-    monkeypatch.setattr(Connection, "send_packed_command", counting_send)
-    assert a.get(f"/v1/submissions/{sid}", environ_base=address).status_code == 200
+    with redis_sends() as sends:
+        assert a.get(f"/v1/submissions/{sid}", environ_base=address).status_code == 200
     assert len(sends) == 1, f"{len(sends)} Redis round trips for a poll"
-    monkeypatch.undo()
     codes = [c.get("/v1/submissions", environ_base=address).status_code
              for c in (a, b) * 4]
     assert codes == [200] * 8

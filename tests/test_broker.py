@@ -8,28 +8,20 @@ from dataclasses import replace
 
 import pytest
 import redis
-from redis.connection import Connection
 
 from shared.broker import BROKER_ERRORS, enqueue, lane_queue, make_celery
 from shared.config import Settings
+from tests.redis_wire import redis_sends
 
 
 def test_a_batch_of_ids_is_one_round_trip_of_id_only_messages(
-        settings: Settings, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        settings: Settings, redis_url: str) -> None:
     celery = make_celery(replace(settings, broker_url=redis_url))
     ids = [f"{i:032x}" for i in range(50)]
-    sends: list[int] = []
-    real_send = Connection.send_packed_command
-
-    def counting_send(self: Connection, command: object, check_health: bool = True) -> None:
-        sends.append(1)
-        real_send(self, command, check_health)
-
     enqueue(celery, ids[:1], settings.queue)  # the producer's connection, once
-    monkeypatch.setattr(Connection, "send_packed_command", counting_send)
-    enqueue(celery, ids[1:], settings.queue)
+    with redis_sends() as sends:
+        enqueue(celery, ids[1:], settings.queue)
     assert len(sends) == 1, f"{len(sends)} round trips for {len(ids) - 1} messages"
-    monkeypatch.undo()
 
     client = redis.Redis.from_url(redis_url)
     raw = client.lrange(lane_queue(settings.queue, "bulk"), 0, -1)
