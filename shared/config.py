@@ -29,10 +29,15 @@ class Settings:
     broker_url: str = ""
     artifacts: Path = Path("var/artifacts")
     queue: str = "cvqueue"
-    #: Micro-batch: flush when this many submissions are buffered ...
+    #: Micro-batch: at most this many submissions; a prefork process that is free takes what
+    #: is buffered at once (`batch_eager`); while all are busy (and always in the solo pool)
+    #: the buffer goes to the pool when it holds this many ...
     batch_size: Positive = 64
     #: ... or when this many seconds have passed since the first one arrived.
     batch_wait: Seconds = 0.5
+    #: False: a partial batch waits for `batch_size` or `batch_wait` even when a process is
+    #: free (celery-batches' own policy).
+    batch_eager: bool = True
     #: Inside the one `encode` call per micro-batch, CVs are sorted by length and run in
     #: sub-batches of this size; 0: the size measured fastest for the encoder (see
     #: `models.runtime.sub_batch`: padding costs more than a bigger matrix saves).

@@ -39,6 +39,8 @@ from tests.lanes import interactive_behind_bulk
 REDIS_URL = os.environ.get("CVQ_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 #: The burst's own poller asks every second, for statuses only (what Client.wait does).
 POLL_INTERVAL = 1.0
+#: Single CVs timed one at a time on an idle worker, per dispatch policy.
+IDLE_SINGLES = 10
 STAGES = ("queued", "encode", "classify_topk", "explain", "store")
 
 
@@ -197,6 +199,7 @@ class Run:
     single: list[float] = field(default_factory=list)
     full: list[float] = field(default_factory=list)
     status: list[float] = field(default_factory=list)
+    idle: list[float] = field(default_factory=list)
     stages: dict[str, tuple[float, float]] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
     rss: dict[str, float] = field(default_factory=dict)
@@ -211,6 +214,25 @@ def wait_done(client: Client, ids: list[str]) -> None:
         done = {i["id"] for i in client.get_many(pending[:100], status_only=True)
                 if i["status"] == "done"}
         pending = [i for i in pending if i not in done]
+
+
+def stored_after_submit(database_url: str, ids: list[str]) -> list[float]:
+    """Seconds from each submission's row to its result, by the database's own clock."""
+    with make_sessions(database_url)() as s:
+        rows = s.execute(select(Submission.created_at, Submission.finished_at)
+                         .where(Submission.id.in_(ids))).all()
+    return [(as_utc(done) - as_utc(created)).total_seconds() for created, done in rows]
+
+
+def idle_singles(stack: LocalStack, items: list[dict[str, Any]]) -> list[float]:
+    """Single CVs sent one at a time to an idle, loaded worker, each waited for: submit to
+    stored. Here the flush timer (`batch_wait`) is the whole difference between policies."""
+    client, ids = stack.client(), []
+    for item in items:
+        ids.append(client.submit(item))
+        client.wait(ids[-1:], timeout=120, interval=0.05)
+        time.sleep(0.2)
+    return stored_after_submit(stack.settings.database_url, ids)
 
 
 def last_finished(database_url: str, ids: list[str]) -> float:
@@ -302,13 +324,16 @@ def batch_sizes(database_url: str, ids: list[str]) -> tuple[int, float]:
 def end_to_end(settings: Settings, items: list[dict[str, Any]], raw_rate: float,
                stream_seconds: float, log_dir: Path) -> Run:
     run, metrics_url = Run(), f"http://127.0.0.1:{settings.worker_metrics_port}/metrics"
-    launched = time.perf_counter()
+    launched = time.time()
     with LocalStack(settings, workers=1, log_dir=log_dir) as stack:
         client = stack.client()
-        client.wait([client.submit(items[0])], timeout=300)
-        run.first_done = time.perf_counter() - launched
+        first = client.submit(items[0])
+        client.wait([first], timeout=300)
+        run.first_done = last_finished(stack.settings.database_url, [first]) - launched
         client.wait([client.submit(i) for i in items[1:4]], timeout=300)  # every child loaded
-        time.sleep(2)
+        time.sleep(1)
+        run.idle = idle_singles(stack, items[-IDLE_SINGLES:])
+        time.sleep(1)
         sampler = RssSampler([p.pid for p in stack.worker_procs])
         sampler.start()
         cpu_before, stages_before = cpu_seconds(stack), stage_sums(metrics_url)
@@ -343,6 +368,8 @@ def report(run: Run, raw: tuple[float, float], cores: int, n: int) -> None:
                           if s != "queued")
     print(f"stage seconds per batch (burst): {per_batch};  queued per CV mean "
           f"{queued[0] / max(queued[1], 1):.2f}")
+    print(latency_line("idle worker single CV submit to stored", run.idle,
+                       ", one at a time, a free process takes it at once"))
     print(latency_line("submit", run.submit, ", single CVs, burst"))
     print(latency_line("batch submit of 100", run.submit_batch, ", burst"))
     note = ", workers busy with a sustained stream"
@@ -357,7 +384,8 @@ def report(run: Run, raw: tuple[float, float], cores: int, n: int) -> None:
         f"{name} {mib:.0f}" for name, mib in run.rss.items()))
     print("worker peak PSS per process MiB (shared pages split): " + ", ".join(
         f"{name} {mib:.0f}" for name, mib in run.pss.items()))
-    print(f"worker start to first batch (stack start to first CV done): {run.first_done:.1f} s")
+    print(f"worker start to first batch (stack start to first CV stored): "
+          f"{run.first_done:.2f} s")
 
 
 def configuration(base: Settings, name: str, items: list[dict[str, Any]],
@@ -370,6 +398,13 @@ def configuration(base: Settings, name: str, items: list[dict[str, Any]],
     report(run, raw, psutil.cpu_count() or 1, (len(items) - 4) // 2)
     with LocalStack(base, workers=1, log_dir=Path("var/bench/log")) as stack:
         print(interactive_behind_bulk(stack, args.lane_backlog).line(base.batch_size))
+    timer_only = replace(base, batch_eager=False)
+    with LocalStack(timer_only, workers=1, log_dir=Path("var/bench/log")) as stack:
+        client = stack.client()
+        client.wait([client.submit(i) for i in items[:4]], timeout=300)
+        print(latency_line("idle worker single CV submit to stored", idle_singles(
+            stack, items[-IDLE_SINGLES:]), f", one at a time, CVQ_BATCH_EAGER=0: a batch "
+            f"waits for the flush timer, {base.batch_wait} s"))
 
 
 def main() -> None:

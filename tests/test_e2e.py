@@ -92,7 +92,10 @@ def check_priority(stack: LocalStack) -> None:
 
 
 def test_sqlite_prefork_worker(settings: Settings, redis_url: str, tmp_path: Path) -> None:
-    s = replace(settings, broker_url=redis_url, worker_pool="prefork", worker_concurrency=2)
+    """A free process takes what is buffered at once: with a flush timer longer than the
+    whole wait (240 s), the 45 CVs (under one batch size) still finish, in micro-batches."""
+    s = replace(settings, broker_url=redis_url, worker_pool="prefork", worker_concurrency=2,
+                batch_wait=600)
     _, results = run_stack(s, tmp_path, n_single=5, n_batch=40)
     sizes = exactly_once(s.database_url, 45)
     assert max(sizes) > 1, "the batch submission was not processed in micro-batches"

@@ -170,7 +170,10 @@ def test_worker_keeps_consuming_after_losing_more_batches_than_its_prefetch(
     and the worker never fetched again, so the healthy CVs behind them waited forever."""
     s = replace(fault_settings, worker_pool="prefork", worker_concurrency=1, batch_size=4,
                 batch_wait=0.2, runtime_factory=poison.FACTORY, lease_seconds=600,
-                requeue_after=600)  # no sweeper help: only the worker itself may recover
+                requeue_after=600,  # no sweeper help: only the worker itself may recover
+                # full batches only, so no healthy CV shares a batch with a killer (its
+                # batch-mates would wait for the lease the sweeper is not here to end)
+                batch_eager=False)
     with LocalStack(s, sweepers=0, log_dir=tmp_path / "log") as stack:
         client = stack.client()
         killers = client.submit_many([{"cv": f"{poison.KILL} {i}"} for i in range(12)])

@@ -27,7 +27,8 @@ def cvs(n: int, seed: int) -> list[dict[str, str]]:
 def test_erasing_a_cv_mid_batch_affects_only_that_cv(settings: Settings, redis_url: str,
                                                      pg_url: str, tmp_path: Path) -> None:
     s = replace(settings, broker_url=redis_url, database_url=pg_url, worker_pool="solo",
-                batch_size=64, batch_wait=1.5, runtime_factory=poison.FACTORY)
+                batch_size=64, batch_wait=1.5, batch_eager=False,  # the boards share a batch
+                runtime_factory=poison.FACTORY)
     with LocalStack(s, log_dir=tmp_path / "log") as stack:
         a = stack.client()
         b = Client(stack.url, create_key(make_sessions(pg_url), "board-b"))

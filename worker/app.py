@@ -28,7 +28,7 @@ def create_worker_app(settings: Settings) -> Celery:
     celery = make_celery(settings)
 
     @celery.task(base=SettlingBatches, name=CLASSIFY_TASK, flush_every=settings.batch_size,
-                 flush_interval=settings.batch_wait)
+                 flush_interval=settings.batch_wait, eager=settings.batch_eager)
     def classify(requests: list[SimpleRequest]) -> None:
         ids = submission_ids(requests)
         try:
