@@ -200,6 +200,7 @@ class Run:
     full: list[float] = field(default_factory=list)
     status: list[float] = field(default_factory=list)
     idle: list[float] = field(default_factory=list)
+    eager: bool = True
     stages: dict[str, tuple[float, float]] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
     rss: dict[str, float] = field(default_factory=dict)
@@ -323,7 +324,8 @@ def batch_sizes(database_url: str, ids: list[str]) -> tuple[int, float]:
 
 def end_to_end(settings: Settings, items: list[dict[str, Any]], raw_rate: float,
                stream_seconds: float, log_dir: Path) -> Run:
-    run, metrics_url = Run(), f"http://127.0.0.1:{settings.worker_metrics_port}/metrics"
+    run = Run(eager=settings.batch_eager)
+    metrics_url = f"http://127.0.0.1:{settings.worker_metrics_port}/metrics"
     launched = time.time()
     with LocalStack(settings, workers=1, log_dir=log_dir) as stack:
         client = stack.client()
@@ -368,8 +370,9 @@ def report(run: Run, raw: tuple[float, float], cores: int, n: int) -> None:
                           if s != "queued")
     print(f"stage seconds per batch (burst): {per_batch};  queued per CV mean "
           f"{queued[0] / max(queued[1], 1):.2f}")
+    policy = "a free process takes it at once" if run.eager else "CVQ_BATCH_EAGER=0"
     print(latency_line("idle worker single CV submit to stored", run.idle,
-                       ", one at a time, a free process takes it at once"))
+                       f", one at a time, {policy}"))
     print(latency_line("submit", run.submit, ", single CVs, burst"))
     print(latency_line("batch submit of 100", run.submit_batch, ", burst"))
     note = ", workers busy with a sustained stream"

@@ -17,7 +17,9 @@ celery-batches flushes a buffer when it holds `flush_every` messages or when its
 does the last part of every burst. Here a process that is free takes whatever is buffered
 the moment a message arrives or its previous batch ends: batches are as large as the backlog
 (up to `flush_every`) while every process is busy, and nothing waits while one is idle. The
-timer stays, as the backstop it was, and is the whole policy in the solo pool.
+timer stays, as the backstop it was, and is the whole policy in the solo pool. Were a batch's
+end never reported, the count would stay high and the worker would fall back to the timer's
+policy for that process: slower for a lone CV, never stalled.
 """
 
 from __future__ import annotations
