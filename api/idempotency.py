@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 from flask import Request, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session
 
 from api.errors import ApiError, bad_request
 from shared.db import IdempotencyRecord
@@ -29,12 +28,12 @@ def from_request(request: Request, content: bytes | None = None) -> tuple[str, s
     return key, digest
 
 
-def stored_response(sessions: sessionmaker[Any], board_id: int, key: str, request_hash: str
+def stored_response(session: Session, board_id: int, key: str, request_hash: str
                     ) -> ResponseReturnValue | None:
-    """The first response given for this key, or None when the key is new."""
-    with sessions() as session:
-        record = session.scalar(select(IdempotencyRecord).where(
-            IdempotencyRecord.board_id == board_id, IdempotencyRecord.key == key))
+    """The first response given for this key, or None when the key is new. `session`: the
+    request's read session (`api.resources.read_session`), which sees every commit."""
+    record = session.scalar(select(IdempotencyRecord).where(
+        IdempotencyRecord.board_id == board_id, IdempotencyRecord.key == key))
     if record is None:
         return None
     if record.request_hash != request_hash:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api import idempotency
 from api.errors import ApiError
-from api.resources import resources
+from api.resources import read_session, resources
 from api.validation import NewSubmission
 from shared.broker import BROKER_ERRORS, enqueue
 from shared.db import Batch, IdempotencyRecord, Submission
@@ -61,7 +61,7 @@ def persist(items: list[NewSubmission], ids: list[str], board: int,
                 session.add(IdempotencyRecord(board_id=board, key=idem[0], request_hash=idem[1],
                                               status_code=202, response=body))
     except IntegrityError:
-        if idem and (winner := idempotency.stored_response(res.sessions, board, *idem)):
+        if idem and (winner := idempotency.stored_response(read_session(), board, *idem)):
             return winner
         raise ApiError(409, "conflict", "a submission with this external_id or "
                        "Idempotency-Key was created concurrently") from None

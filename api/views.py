@@ -33,7 +33,7 @@ def _accept(items: list[NewSubmission], ids: list[str], body: dict[str, Any],
     """Replay a known Idempotency-Key, or check the queue, commit, enqueue and answer 202."""
     res = resources()
     idem = idempotency.from_request(request, content)
-    if idem and (stored := idempotency.stored_response(res.sessions, board_id(), *idem)):
+    if idem and (stored := idempotency.stored_response(read_session(), board_id(), *idem)):
         return stored
     res.limits.check_queue(read_session(), board_id(), len(items))
     if winner := intake.persist(items, ids, board_id(), body=body, idem=idem, batch_id=batch_id):

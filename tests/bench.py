@@ -17,7 +17,7 @@ import os
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -174,6 +174,29 @@ def stage_sums(metrics_url: str) -> dict[str, tuple[float, float]]:
     return {s: (v[0], v[1]) for s, v in sums.items()}
 
 
+def app_seconds(response: requests.Response) -> float | None:
+    """The time the request spent inside the app, from its `Server-Timing: app;dur=<ms>`."""
+    name, _, ms = response.headers.get("Server-Timing", "").partition(";dur=")
+    return float(ms) / 1000 if name == "app" and ms else None
+
+
+@contextlib.contextmanager
+def app_times(client: Client) -> Iterator[list[float]]:
+    """The app's own seconds for each request `client` sends inside the block: what the
+    server's threads, the network and the client's scheduling add is the rest."""
+    times: list[float] = []
+
+    def record(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if (seconds := app_seconds(response)) is not None:
+            times.append(seconds)
+
+    client.http.hooks["response"].append(record)
+    try:
+        yield times
+    finally:
+        client.http.hooks["response"].remove(record)
+
+
 def timed(action: Callable[..., Any], *args: Any, **kwargs: Any) -> float:
     started = time.perf_counter()
     action(*args, **kwargs)
@@ -194,9 +217,11 @@ class Run:
     mean_batch: float = 0.0
     first_done: float = 0.0
     submit: list[float] = field(default_factory=list)
+    submit_app: list[float] = field(default_factory=list)
     submit_batch: list[float] = field(default_factory=list)
     floor: list[float] = field(default_factory=list)
     single: list[float] = field(default_factory=list)
+    single_app: list[float] = field(default_factory=list)
     full: list[float] = field(default_factory=list)
     status: list[float] = field(default_factory=list)
     idle: list[float] = field(default_factory=list)
@@ -253,8 +278,10 @@ def burst(client: Client, items: list[dict[str, Any]], database_url: str, run: R
     for start in range(0, half, 100):
         run.submit_batch.append(timed(lambda s=start: ids.extend(  # type: ignore[misc]
             client.submit_many(items[s:min(s + 100, half)]))))
-    for item in items[half:]:
-        run.submit.append(timed(lambda i=item: ids.append(client.submit(i))))  # type: ignore[misc]
+    with app_times(client) as run.submit_app:
+        for item in items[half:]:
+            run.submit.append(timed(lambda i=item: ids.append(  # type: ignore[misc]
+                client.submit(i))))
     wait_done(client, ids)
     run.elapsed = last_finished(database_url, ids) - started
     run.rate = len(ids) / run.elapsed
@@ -286,7 +313,7 @@ def sustained(stack: LocalStack, items: list[dict[str, Any]], offered: float, se
     statuses = client.get_many(ids[-100:], status_only=True)
     run.sustained_backlog = sum(s["status"] != "done" for s in statuses)
     stop.set()
-    run.floor, run.single, run.full, run.status = samples.get(timeout=60)
+    run.floor, run.single, run.single_app, run.full, run.status = samples.get(timeout=60)
     poller.join()
     wait_done(client, ids)
     run.sustained_n = len(ids)
@@ -300,6 +327,7 @@ def poll_process(url: str, key: str, recent: Any, stop: Any, samples: Any) -> No
     polling, ids = Client(url, key), list[str]()
     floor: list[float] = []
     single: list[float] = []
+    single_app: list[float] = []
     full: list[float] = []
     status: list[float] = []
     while not stop.wait(0.2):
@@ -308,10 +336,12 @@ def poll_process(url: str, key: str, recent: Any, stop: Any, samples: Any) -> No
         if len(ids) < 100:
             continue
         floor.append(timed(polling.http.get, f"{url}/healthz", timeout=10))
-        single.append(timed(polling.send, "GET", f"/v1/submissions/{ids[0]}"))
+        with app_times(polling) as inside:
+            single.append(timed(polling.send, "GET", f"/v1/submissions/{ids[0]}"))
+        single_app += inside
         full.append(timed(polling.get_many, ids))
         status.append(timed(polling.get_many, ids, status_only=True))
-    samples.put((floor, single, full, status))
+    samples.put((floor, single, single_app, full, status))
 
 
 def batch_sizes(database_url: str, ids: list[str]) -> tuple[int, float]:
@@ -374,10 +404,14 @@ def report(run: Run, raw: tuple[float, float], cores: int, n: int) -> None:
     print(latency_line("idle worker single CV submit to stored", run.idle,
                        f", one at a time, {policy}"))
     print(latency_line("submit", run.submit, ", single CVs, burst"))
+    print(latency_line("submit inside the app (Server-Timing)", run.submit_app,
+                       ", the same requests"))
     print(latency_line("batch submit of 100", run.submit_batch, ", burst"))
     note = ", workers busy with a sustained stream"
     print(latency_line("HTTP floor (GET /healthz: no database, no Redis)", run.floor, note))
     print(latency_line("single poll", run.single, note))
+    print(latency_line("single poll inside the app (Server-Timing)", run.single_app,
+                       ", the same requests"))
     print(latency_line("100-id poll", run.full, note))
     print(latency_line("100-id status poll", run.status, note))
     shares = ", ".join(f"{k} {v:.1f} s ({100 * v / (run.elapsed * cores):.0f}%)"

@@ -196,6 +196,32 @@ def test_delete_erases_the_cv_and_its_result_and_a_leftover_message_is_harmless(
         assert s.scalar(select(func.count()).select_from(Result)) == 0
 
 
+def test_a_concurrent_winner_with_the_same_idempotency_key_is_replayed(
+        app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two requests with one key both find it new; the first commits. The second's insert
+    fails on the key's unique index, and it answers with the winner's response, read on
+    the request's read session, which sees the winner's commit."""
+    import api.views
+    from api import idempotency
+
+    a, real = board(app, "a"), idempotency.stored_response
+    winner = {"id": "w" * 32, "status": "queued", "status_url": "/v1/submissions/" + "w" * 32}
+
+    def winner_commits_first(session: object, board_id: int, key: str, digest: str) -> object:
+        monkeypatch.setattr(api.views.idempotency, "stored_response", real)
+        with resources(app).sessions.begin() as s:
+            s.add(IdempotencyRecord(board_id=board_id, key=key, request_hash=digest,
+                                    status_code=202, response=winner))
+        return None
+
+    monkeypatch.setattr(api.views.idempotency, "stored_response", winner_commits_first)
+    r = a.post("/v1/submissions", json={"cv": "same"}, headers={"Idempotency-Key": "race"})
+    assert r.status_code == 202 and r.get_json() == winner
+    assert r.headers["Idempotent-Replayed"] == "true"
+    with resources(app).sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Submission)) == 0
+
+
 def test_erasure_takes_the_idempotency_record_along(app: Flask) -> None:
     a = board(app, "a")
     headers = {"Idempotency-Key": "order-77"}

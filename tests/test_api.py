@@ -268,6 +268,37 @@ def test_a_status_only_poll_carries_no_result(app: Flask, client: FlaskClient) -
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_submit_reads_on_one_connection_and_writes_in_one_transaction(
+        settings: Settings, database: str, request: pytest.FixtureRequest) -> None:
+    """The key, the Idempotency-Key and the board's queue share the request's read
+    connection; the rows go in one transaction on a second: two checkouts in all. The
+    response says how long the app took (Server-Timing)."""
+    from dataclasses import replace
+
+    from sqlalchemy import event
+
+    if database == "postgresql":
+        settings = replace(settings, database_url=request.getfixturevalue("pg_url"))
+    app = create_app({"SETTINGS": settings})
+    key = create_key(resources(app).sessions, "board-s")
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    engine = resources(app).sessions.kw["bind"]
+    statements: list[str] = []
+    checkouts: list[int] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda *args: statements.append(args[2].split()[0]))
+    event.listen(engine.pool, "checkout", lambda *args: checkouts.append(1))
+    r = client.post("/v1/submissions", json={"cv": "Go developer"},
+                    headers={"Idempotency-Key": "k-1"})
+    assert r.status_code == 202
+    assert len(checkouts) == 2
+    assert statements == ["SELECT", "SELECT", "SELECT", "INSERT", "INSERT"]
+    name, _, ms = r.headers["Server-Timing"].partition(";dur=")
+    assert name == "app" and 0 < float(ms) < 10_000
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_a_poll_reads_on_one_connection_in_two_statements(
         settings: Settings, database: str, request: pytest.FixtureRequest) -> None:
     """Round trips are what a poll waits for on a busy machine: the key and the submission
