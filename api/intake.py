@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from api import idempotency
@@ -46,20 +46,24 @@ def persist(items: list[NewSubmission], ids: list[str], board: int,
     handler: 503, nothing accepted. A batch (`batch_id`) goes to the bulk lane."""
     res = resources()
     lane = lane_of(batch_id)
-    rows = [Submission(id=sid, board_id=board, status="queued", cv=i.cv, position=i.position,
-                       external_id=i.external_id, idempotency_key=idem[0] if idem else None,
-                       submitted_by=submitted_by, batch_id=batch_id, lane=lane)
+    rows = [{"id": sid, "board_id": board, "status": "queued", "cv": i.cv,
+             "position": i.position, "external_id": i.external_id,
+             "idempotency_key": idem[0] if idem else None, "submitted_by": submitted_by,
+             "batch_id": batch_id, "lane": lane}
             for sid, i in zip(ids, items, strict=True)]
     try:
         with res.sessions.begin() as session:
             _conflicting_external_id(session, board, items)
-            if batch_id:
-                session.add(Batch(id=batch_id, board_id=board, total=len(rows)))
-                session.flush()  # the batch row before the rows that point to it
-            session.add_all(rows)
+            # Bulk INSERTs (one executemany a table), not the unit of work's row-by-row
+            # flush, which would fetch every row's `seq`: nothing here needs it.
+            if batch_id:  # the batch row before the rows that point to it
+                session.execute(insert(Batch), [{"id": batch_id, "board_id": board,
+                                                 "total": len(rows)}])
+            session.execute(insert(Submission), rows)
             if idem and body is not None:
-                session.add(IdempotencyRecord(board_id=board, key=idem[0], request_hash=idem[1],
-                                              status_code=202, response=body))
+                session.execute(insert(IdempotencyRecord), [{
+                    "board_id": board, "key": idem[0], "request_hash": idem[1],
+                    "status_code": 202, "response": body}])
     except IntegrityError:
         if idem and (winner := idempotency.stored_response(read_session(), board, *idem)):
             return winner
