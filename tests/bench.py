@@ -223,6 +223,7 @@ class Run:
     single: list[float] = field(default_factory=list)
     single_app: list[float] = field(default_factory=list)
     full: list[float] = field(default_factory=list)
+    full_app: list[float] = field(default_factory=list)
     status: list[float] = field(default_factory=list)
     idle: list[float] = field(default_factory=list)
     eager: bool = True
@@ -313,7 +314,8 @@ def sustained(stack: LocalStack, items: list[dict[str, Any]], offered: float, se
     statuses = client.get_many(ids[-100:], status_only=True)
     run.sustained_backlog = sum(s["status"] != "done" for s in statuses)
     stop.set()
-    run.floor, run.single, run.single_app, run.full, run.status = samples.get(timeout=60)
+    (run.floor, run.single, run.single_app, run.full, run.full_app,
+     run.status) = samples.get(timeout=60)
     poller.join()
     wait_done(client, ids)
     run.sustained_n = len(ids)
@@ -329,6 +331,7 @@ def poll_process(url: str, key: str, recent: Any, stop: Any, samples: Any) -> No
     single: list[float] = []
     single_app: list[float] = []
     full: list[float] = []
+    full_app: list[float] = []
     status: list[float] = []
     while not stop.wait(0.2):
         while not recent.empty():
@@ -339,9 +342,11 @@ def poll_process(url: str, key: str, recent: Any, stop: Any, samples: Any) -> No
         with app_times(polling) as inside:
             single.append(timed(polling.send, "GET", f"/v1/submissions/{ids[0]}"))
         single_app += inside
-        full.append(timed(polling.get_many, ids))
+        with app_times(polling) as inside:
+            full.append(timed(polling.get_many, ids))
+        full_app += inside
         status.append(timed(polling.get_many, ids, status_only=True))
-    samples.put((floor, single, single_app, full, status))
+    samples.put((floor, single, single_app, full, full_app, status))
 
 
 def batch_sizes(database_url: str, ids: list[str]) -> tuple[int, float]:
@@ -413,6 +418,8 @@ def report(run: Run, raw: tuple[float, float], cores: int, n: int) -> None:
     print(latency_line("single poll inside the app (Server-Timing)", run.single_app,
                        ", the same requests"))
     print(latency_line("100-id poll", run.full, note))
+    print(latency_line("100-id poll inside the app (Server-Timing)", run.full_app,
+                       ", the same requests"))
     print(latency_line("100-id status poll", run.status, note))
     shares = ", ".join(f"{k} {v:.1f} s ({100 * v / (run.elapsed * cores):.0f}%)"
                        for k, v in run.cpu.items())
