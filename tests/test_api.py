@@ -298,6 +298,46 @@ def test_a_submit_reads_on_one_connection_and_writes_in_one_transaction(
     assert name == "app" and 0 < float(ms) < 10_000
 
 
+def test_polls_by_id_use_the_id_index_before_any_analyze(settings: Settings,
+                                                         pg_url: str) -> None:
+    """A fresh PostgreSQL table has no statistics until autovacuum's first ANALYZE: the
+    planner then takes the board index for selective, and a poll would read all the board's
+    rows. Every poll by id must find its rows through the unique id index whatever the
+    statistics say: the plans of the statements the polls send, read with EXPLAIN."""
+    from dataclasses import replace
+
+    from sqlalchemy import event
+
+    app = create_app({"SETTINGS": replace(settings, database_url=pg_url)})
+    key = create_key(resources(app).sessions, "board-x")
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    filler = "Built payment services in Go and PostgreSQL, led a team of five. " * 8
+    ids: list[str] = []
+    for n in range(6):  # CVs of a usual length: enough pages that the plan matters
+        ids += client.post("/v1/submissions/batch", json=[
+            {"cv": f"CV {n}-{i}. {filler}"} for i in range(1000)]).get_json()["ids"]
+    engine = resources(app).sessions.kw["bind"]
+    sent: list[tuple[str, Any]] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda _c, _cur, sql, params, *rest: sent.append((sql, params)))
+    for query in ("", "&fields=status"):
+        assert client.get(f"/v1/submissions?ids={','.join(ids[-100:])}{query}").status_code == 200
+    assert client.get(f"/v1/submissions/{ids[0]}").status_code == 200
+    polls = [(sql, params) for sql, params in sent
+             if sql.lstrip().startswith("SELECT") and "WHERE submissions.id" in sql]
+    assert len(polls) == 3
+    raw = engine.raw_connection()
+    try:
+        for sql, params in polls:
+            cursor = raw.cursor()
+            cursor.execute("EXPLAIN " + sql, params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert "submissions_id_key" in plan and "ix_submissions_board_id" not in plan, plan
+    finally:
+        raw.close()
+
+
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_a_poll_reads_on_one_connection_in_two_statements(
         settings: Settings, database: str, request: pytest.FixtureRequest) -> None:
