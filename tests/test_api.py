@@ -267,67 +267,75 @@ def test_a_status_only_poll_carries_no_result(app: Flask, client: FlaskClient) -
     assert client.get(f"/v1/submissions?ids={ids[0]}&limit=5").status_code == 400
 
 
+def board_client(settings: Settings, database: str,
+                 request: pytest.FixtureRequest) -> tuple[Flask, FlaskClient]:
+    """An app on `database` (SQLite, or a fresh PostgreSQL database) and a board's client."""
+    from dataclasses import replace
+
+    if database == "postgresql":
+        settings = replace(settings, database_url=request.getfixturevalue("pg_url"))
+    app = create_app({"SETTINGS": settings})
+    client = app.test_client()
+    key = create_key(resources(app).sessions, "board-w")
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    return app, client
+
+
+def on_the_wire(app: Flask) -> tuple[list[tuple[str, Any]], list[int]]:
+    """From now on, what the app sends its database: each statement with its parameters,
+    and a 1 for each connection taken from the pool."""
+    from sqlalchemy import event
+
+    engine = resources(app).sessions.kw["bind"]
+    sent: list[tuple[str, Any]] = []
+    checkouts: list[int] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda _conn, _cursor, sql, params, *rest: sent.append((sql, params)))
+    event.listen(engine.pool, "checkout", lambda *args: checkouts.append(1))
+    return sent, checkouts
+
+
+def verbs(sent: list[tuple[str, Any]]) -> list[str]:
+    return [sql.split()[0] for sql, _ in sent]
+
+
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_a_submit_reads_on_one_connection_and_writes_in_one_transaction(
         settings: Settings, database: str, request: pytest.FixtureRequest) -> None:
     """The key, the Idempotency-Key and the board's queue share the request's read
     connection; the rows go in one transaction on a second: two checkouts in all. The
     response says how long the app took (Server-Timing)."""
-    from dataclasses import replace
-
-    from sqlalchemy import event
-
-    if database == "postgresql":
-        settings = replace(settings, database_url=request.getfixturevalue("pg_url"))
-    app = create_app({"SETTINGS": settings})
-    key = create_key(resources(app).sessions, "board-s")
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
-    engine = resources(app).sessions.kw["bind"]
-    statements: list[str] = []
-    checkouts: list[int] = []
-    event.listen(engine, "before_cursor_execute",
-                 lambda *args: statements.append(args[2].split()[0]))
-    event.listen(engine.pool, "checkout", lambda *args: checkouts.append(1))
+    app, client = board_client(settings, database, request)
+    sent, checkouts = on_the_wire(app)
     r = client.post("/v1/submissions", json={"cv": "Go developer"},
                     headers={"Idempotency-Key": "k-1"})
     assert r.status_code == 202
     assert len(checkouts) == 2
-    assert statements == ["SELECT", "SELECT", "SELECT", "INSERT", "INSERT"]
+    assert verbs(sent) == ["SELECT", "SELECT", "SELECT", "INSERT", "INSERT"]
     name, _, ms = r.headers["Server-Timing"].partition(";dur=")
     assert name == "app" and 0 < float(ms) < 10_000
 
 
-def test_polls_by_id_use_the_id_index_before_any_analyze(settings: Settings,
-                                                         pg_url: str) -> None:
+def test_polls_by_id_use_the_id_index_before_any_analyze(
+        settings: Settings, request: pytest.FixtureRequest) -> None:
     """A fresh PostgreSQL table has no statistics until autovacuum's first ANALYZE: the
     planner then takes the board index for selective, and a poll would read all the board's
     rows. Every poll by id must find its rows through the unique id index whatever the
     statistics say: the plans of the statements the polls send, read with EXPLAIN."""
-    from dataclasses import replace
-
-    from sqlalchemy import event
-
-    app = create_app({"SETTINGS": replace(settings, database_url=pg_url)})
-    key = create_key(resources(app).sessions, "board-x")
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    app, client = board_client(settings, "postgresql", request)
     filler = "Built payment services in Go and PostgreSQL, led a team of five. " * 8
     ids: list[str] = []
     for n in range(6):  # CVs of a usual length: enough pages that the plan matters
         ids += client.post("/v1/submissions/batch", json=[
             {"cv": f"CV {n}-{i}. {filler}"} for i in range(1000)]).get_json()["ids"]
-    engine = resources(app).sessions.kw["bind"]
-    sent: list[tuple[str, Any]] = []
-    event.listen(engine, "before_cursor_execute",
-                 lambda _c, _cur, sql, params, *rest: sent.append((sql, params)))
+    sent, _ = on_the_wire(app)
     for query in ("", "&fields=status"):
         assert client.get(f"/v1/submissions?ids={','.join(ids[-100:])}{query}").status_code == 200
     assert client.get(f"/v1/submissions/{ids[0]}").status_code == 200
     polls = [(sql, params) for sql, params in sent
              if sql.lstrip().startswith("SELECT") and "WHERE submissions.id" in sql]
     assert len(polls) == 3
-    raw = engine.raw_connection()
+    raw = resources(app).sessions.kw["bind"].raw_connection()
     try:
         for sql, params in polls:
             cursor = raw.cursor()
@@ -343,24 +351,10 @@ def test_a_poll_reads_on_one_connection_in_two_statements(
         settings: Settings, database: str, request: pytest.FixtureRequest) -> None:
     """Round trips are what a poll waits for on a busy machine: the key and the submission
     with its result and neighbours, on one pooled connection, no BEGIN or ROLLBACK."""
-    from dataclasses import replace
-
-    from sqlalchemy import event
-
-    if database == "postgresql":
-        settings = replace(settings, database_url=request.getfixturevalue("pg_url"))
-    app = create_app({"SETTINGS": settings})
-    key = create_key(resources(app).sessions, "board-p")
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    app, client = board_client(settings, database, request)
     sid = client.post("/v1/submissions", json={"cv": "Rust developer"}).get_json()["id"]
-    engine = resources(app).sessions.kw["bind"]
-    statements: list[str] = []
-    checkouts: list[int] = []
-    event.listen(engine, "before_cursor_execute",
-                 lambda *args: statements.append(args[2].split()[0]))
-    event.listen(engine.pool, "checkout", lambda *args: checkouts.append(1))
+    sent, checkouts = on_the_wire(app)
     assert client.get(f"/v1/submissions/{sid}").get_json()["status"] == "queued"
     assert len(checkouts) == 1
-    assert statements == ["SELECT", "SELECT"]
+    assert verbs(sent) == ["SELECT", "SELECT"]
     assert client.get(f"/v1/submissions/{'f' * 32}").status_code == 404
