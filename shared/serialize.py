@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,12 @@ def iso_time(value: datetime | None) -> str | None:
 
 
 def submission_json(s: Submission) -> dict[str, Any]:
+    return fields_json(s, s.result, s.neighbours)
+
+
+def fields_json(s: Any, result: Any, neighbours: Iterable[Any]) -> dict[str, Any]:
+    """A submission as the API shows it, from its `Submission` (with its `Result` or None, and
+    its neighbours in rank order), or from rows holding the same columns."""
     body: dict[str, Any] = {
         "id": s.id, "status": s.status, "position": s.position, "external_id": s.external_id,
         "created_at": iso_time(s.created_at), "started_at": iso_time(s.started_at),
@@ -25,14 +32,14 @@ def submission_json(s: Submission) -> dict[str, Any]:
         body["batch_id"] = s.batch_id
     if s.status == "failed":
         body["error"] = s.error
-    if s.status == "done" and s.result is not None:
-        r = s.result
+    if s.status == "done" and result is not None:
+        r = result
         body["result"] = {
             "label": r.label, "probabilities": r.probabilities, "classifier": r.classifier,
             "model_version": r.model_version,
             "neighbours": [{"reference_id": n.reference_id, "similarity": n.similarity,
                             "outcome": n.label, "url": f"/v1/reference/{n.reference_id}"}
-                           for n in s.neighbours],
+                           for n in neighbours],
             "explanation": r.explanation,
         }
     return body

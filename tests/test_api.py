@@ -181,6 +181,39 @@ def test_a_result_shows_nothing_of_other_boards(app: Flask, client: FlaskClient)
     assert "batch_size" not in submission_json(row)["result"]
 
 
+def test_a_poll_by_ids_shows_each_submission_as_its_own_poll_does(
+        app: Flask, client: FlaskClient) -> None:
+    """The 100-id poll reads rows, the single poll ORM objects: the same JSON for a finished
+    submission (result, explanation, neighbours in rank order), a failed one and a queued one."""
+    from shared.db import Board, Neighbour, Result, utcnow
+
+    queued = client.post("/v1/submissions", json={"cv": "a CV", "position": "QA"}).get_json()["id"]
+    with resources(app).sessions.begin() as s:
+        board = s.scalar(select(Board.id).where(Board.name == "board-a"))
+        s.add_all([
+            Submission(id="d" * 32, board_id=board, status="done", cv="x", attempts=1,
+                       position="Data Scientist", external_id="ext-1", started_at=utcnow(),
+                       finished_at=utcnow(), result=Result(
+                           label="Accepted", probabilities={"Accepted": 0.8, "Rejected": 0.2},
+                           classifier="rf", model_version="v1", batch_id="b", batch_size=3,
+                           explanation={"factors": [{"factor": "skills", "weight": 0.1}]}),
+                       neighbours=[Neighbour(rank=rank, reference_id=f"ref-{rank}",
+                                             similarity=1 - rank / 10, label="Rejected")
+                                   for rank in (3, 1, 2)]),
+            Submission(id="e" * 32, board_id=board, status="failed", cv="y", attempts=3,
+                       error="the model failed on this CV")])
+    ids = ["d" * 32, "e" * 32, queued]
+    items = client.get(f"/v1/submissions?ids={','.join(ids)}").get_json()["items"]
+    assert items == [client.get(f"/v1/submissions/{i}").get_json() for i in ids]
+    assert [n["reference_id"] for n in items[0]["result"]["neighbours"]] == [
+        "ref-1", "ref-2", "ref-3"]
+    assert items[0]["result"]["explanation"]["factors"][0]["factor"] == "skills"
+    assert items[1]["error"] == "the model failed on this CV" and "result" not in items[2]
+    sent, _ = on_the_wire(app)  # unfinished ones have no neighbours to ask for
+    assert client.get(f"/v1/submissions?ids={queued},{'e' * 32}").status_code == 200
+    assert verbs(sent) == ["SELECT", "SELECT"]  # the key, the rows
+
+
 def test_readiness_is_computed_at_most_once_a_second(client: FlaskClient,
                                                      monkeypatch: Any) -> None:
     import importlib
