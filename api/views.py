@@ -147,8 +147,9 @@ def _whole(ids: list[str]) -> dict[str, dict[str, Any]]:
     their results and 500 neighbours as objects was two thirds of the request's CPU): the
     submissions joined to their results, then the finished ones' neighbours."""
     session = read_session()
-    rows = session.execute(select(*SHOWN).outerjoin(Result, Result.submission_seq == Submission.seq).where(
-        Submission.id.in_(ids), _board(by_id=True))).all()
+    rows = session.execute(
+        select(*SHOWN).outerjoin(Result, Result.submission_seq == Submission.seq)
+        .where(Submission.id.in_(ids), _board(by_id=True))).all()
     near: dict[int, list[Any]] = {}
     if finished := [r.seq for r in rows if r.label is not None]:
         for n in session.execute(
