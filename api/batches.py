@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from api import validation
 from api.auth import authenticate, board_id
@@ -15,7 +15,7 @@ from api.errors import bad_request, not_found
 from api.resources import resources
 from shared.db import Batch, Submission, utcnow
 from shared.events import complete_batches
-from shared.serialize import batch_counts, batch_json, page_json
+from shared.serialize import batch_counts, batch_json, page_json, shown
 
 batches = Blueprint("batches", __name__, url_prefix="/v1/batches")
 batches.before_request(authenticate)
@@ -40,10 +40,7 @@ def _page(session: Session, batch_id: str, after: str, limit: int) -> dict[str, 
         if seq is None:
             raise bad_request("'after' is not a submission of this batch")
         where = where & (Submission.seq > seq)
-    rows = list(session.scalars(select(Submission).where(where).order_by(Submission.seq)
-                                .limit(limit + 1).options(selectinload(Submission.result),
-                                                          selectinload(Submission.neighbours))))
-    return page_json(rows, limit, after)
+    return page_json(shown(session, where, limit=limit + 1), limit, after)
 
 
 @batches.get("/<batch_id>")

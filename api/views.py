@@ -9,16 +9,16 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import defer, joinedload, selectinload
+from sqlalchemy.orm import defer, joinedload
 
 from api import idempotency, intake, validation
 from api.auth import authenticate, board_id
 from api.errors import bad_request, not_found, unavailable
 from api.resources import read_session, resources
 from api.validation import NewSubmission
-from shared.db import STATUSES, Neighbour, Result, Submission, new_id
+from shared.db import STATUSES, Submission, new_id
 from shared.retention import erase_one
-from shared.serialize import fields_json, iso_time, page_json, submission_json
+from shared.serialize import iso_time, page_json, shown, submission_json
 
 log = logging.getLogger("cvqueue.api")
 v1 = Blueprint("v1", __name__, url_prefix="/v1")
@@ -91,28 +91,18 @@ def _board(by_id: bool) -> ColumnElement[bool]:
     return (Submission.board_id + 0 if by_id else Submission.board_id) == board_id()
 
 
-def _load(where: Any, order: bool = False, limit: int | None = None,
-          one: bool = False, by_id: bool = False) -> list[Submission]:
-    """Submissions with their result (joined: one row each) and neighbours; never the CV
-    text, which no answer carries. One submission's neighbours come in the same statement
-    (k rows, one round trip fewer); many submissions' in a second one (no k-fold rows)."""
-    neighbours = (joinedload if one else selectinload)(Submission.neighbours)
-    stmt = (select(Submission).where(where, _board(by_id))
-            .options(defer(Submission.cv), joinedload(Submission.result), neighbours))
-    if order:
-        stmt = stmt.order_by(Submission.seq)
-    if limit:
-        stmt = stmt.limit(limit)
-    return list(read_session().scalars(stmt).unique())
-
-
 @v1.get("/submissions/<submission_id>")
 def get_submission(submission_id: str) -> ResponseReturnValue:
+    """One submission with its result and neighbours in one statement (the result joined,
+    k rows for its k neighbours): one round trip fewer than `shown`'s two; never the CV."""
     validation.submission_id(submission_id)
-    found = _load(Submission.id == submission_id, one=True, by_id=True)
-    if not found:
+    found = read_session().scalars(
+        select(Submission).where(Submission.id == submission_id, _board(by_id=True))
+        .options(defer(Submission.cv), joinedload(Submission.result),
+                 joinedload(Submission.neighbours))).unique().first()
+    if found is None:
         raise not_found()
-    return jsonify(submission_json(found[0]))
+    return jsonify(submission_json(found))
 
 
 @v1.delete("/submissions/<submission_id>")
@@ -134,31 +124,9 @@ def _status_only(ids: list[str]) -> dict[str, dict[str, Any]]:
             for sid, status, finished in rows}
 
 
-#: What a poll shows of a submission and its result, read as rows (never the CV text).
-SHOWN = (Submission.seq, Submission.id, Submission.status, Submission.position,
-         Submission.external_id, Submission.created_at, Submission.started_at,
-         Submission.finished_at, Submission.attempts, Submission.batch_id, Submission.error,
-         Result.label, Result.probabilities, Result.classifier, Result.model_version,
-         Result.explanation)
-
-
 def _whole(ids: list[str]) -> dict[str, dict[str, Any]]:
-    """The full poll, as rows rather than ORM objects (building 100 finished submissions with
-    their results and 500 neighbours as objects was two thirds of the request's CPU): the
-    submissions joined to their results, then the finished ones' neighbours."""
-    session = read_session()
-    rows = session.execute(
-        select(*SHOWN).outerjoin(Result, Result.submission_seq == Submission.seq)
-        .where(Submission.id.in_(ids), _board(by_id=True))).all()
-    near: dict[int, list[Any]] = {}
-    if finished := [r.seq for r in rows if r.label is not None]:
-        for n in session.execute(
-                select(Neighbour.submission_seq, Neighbour.reference_id, Neighbour.similarity,
-                       Neighbour.label).where(Neighbour.submission_seq.in_(finished))
-                .order_by(Neighbour.submission_seq, Neighbour.rank)):
-            near.setdefault(n.submission_seq, []).append(n)
-    return {r.id: fields_json(r, r if r.label is not None else None, near.get(r.seq, ()))
-            for r in rows}
+    return {item["id"]: item for item in shown(read_session(), Submission.id.in_(ids) &
+                                               _board(by_id=True))}
 
 
 def _poll_ids(raw: str, fields: str | None) -> ResponseReturnValue:
@@ -207,8 +175,8 @@ def list_submissions() -> ResponseReturnValue:
     where = Submission.seq > after
     if status:
         where = where & (Submission.status == status)
-    rows = _load(where, order=True, limit=limit + 1)
-    return jsonify(page_json(rows, limit, request.args.get("after", "")))
+    items = shown(read_session(), where & _board(by_id=False), limit=limit + 1)
+    return jsonify(page_json(items, limit, request.args.get("after", "")))
 
 
 @v1.get("/reference/<reference_id>")

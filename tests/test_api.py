@@ -183,8 +183,9 @@ def test_a_result_shows_nothing_of_other_boards(app: Flask, client: FlaskClient)
 
 def test_a_poll_by_ids_shows_each_submission_as_its_own_poll_does(
         app: Flask, client: FlaskClient) -> None:
-    """The 100-id poll reads rows, the single poll ORM objects: the same JSON for a finished
-    submission (result, explanation, neighbours in rank order), a failed one and a queued one."""
+    """The 100-id poll and the listing read rows, the single poll ORM objects: the same JSON
+    for a finished submission (result, explanation, neighbours in rank order), a failed one
+    and a queued one."""
     from shared.db import Board, Neighbour, Result, utcnow
 
     queued = client.post("/v1/submissions", json={"cv": "a CV", "position": "QA"}).get_json()["id"]
@@ -205,6 +206,8 @@ def test_a_poll_by_ids_shows_each_submission_as_its_own_poll_does(
     ids = ["d" * 32, "e" * 32, queued]
     items = client.get(f"/v1/submissions?ids={','.join(ids)}").get_json()["items"]
     assert items == [client.get(f"/v1/submissions/{i}").get_json() for i in ids]
+    listed = client.get("/v1/submissions").get_json()["items"]  # in submission order
+    assert listed == [items[2], items[0], items[1]]
     assert [n["reference_id"] for n in items[0]["result"]["neighbours"]] == [
         "ref-1", "ref-2", "ref-3"]
     assert items[0]["result"]["explanation"]["factors"][0]["factor"] == "skills"

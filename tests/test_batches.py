@@ -49,11 +49,12 @@ def test_a_batch_has_progress_and_a_cursor_over_its_results(app: Flask) -> None:
     assert got["status"] == "running" and got["total"] == 7
     assert got["counts"] == {"queued": 7, "processing": 0, "done": 0, "failed": 0,
                              "cancelled": 0}
-    seen = [i["id"] for i in got["items"]]
+    items = got["items"]
     while got["has_more"]:
         got = client.get(f"{body['batch_url']}?limit=3&after={got['next_cursor']}").get_json()
-        seen += [i["id"] for i in got["items"]]
-    assert seen == body["ids"]
+        items += got["items"]
+    assert [i["id"] for i in items] == body["ids"]
+    assert items == [client.get(f"/v1/submissions/{i}").get_json() for i in body["ids"]]
     assert all(i["batch_id"] == body["batch_id"] for i in got["items"])
 
 
