@@ -10,7 +10,7 @@ An explanation holds, in the order a recruiter reads it:
   over the 2^3 coalitions, "interventional" SHAP on three feature groups). It is the same
   method for the forest, the SVM and the MLP; per-feature attributions of 394 inputs would
   say nothing a recruiter can read, the three groups do. It costs one classifier call per
-  batch, on (2^3 - 2) x batch x background rows, plus the background once;
+  batch, on at most (2^3 - 2) x batch x background rows, plus the background once;
 - the nearest historical candidates' outcomes with the reason recorded for each.
 """
 
@@ -96,6 +96,15 @@ def criteria_json(requirements: Requirements | None, text: str, applied: str | N
             "meets": years >= opening.min_years}, skills
 
 
+def distinct_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of `a` (equal bytes) and, per row of `a`, its index among them.
+    `np.unique(axis=0)` does the same 20x slower on a batch's 387-column rows."""
+    a = np.ascontiguousarray(a)
+    as_bytes = a.view(np.dtype((np.void, a.dtype.itemsize * a.shape[1]))).ravel()
+    _, first, inverse = np.unique(as_bytes, return_index=True, return_inverse=True)
+    return a[first], inverse.reshape(-1)
+
+
 class Explainer:
     """Built once per worker process, beside the classifiers."""
 
@@ -115,22 +124,28 @@ class Explainer:
                        ) -> list[dict[str, float]]:
         """Per CV: each factor's Shapley value for P(decided label), in one classifier call.
         The coalition that keeps no factor is the background alone, the same rows for every
-        CV: asked once, not once per CV (a seventh of the rows)."""
+        CV: asked once, not once per CV (a seventh of the rows). Likewise a coalition's rows
+        for CVs that agree on the columns it keeps are the same rows, asked once: most CVs
+        of a batch share a position's skill counts (a quarter of the rows at 64 CVs)."""
         names, n, nb = list(self.groups), len(x), len(self.background)
         coalitions = list(itertools.product((False, True), repeat=len(names)))[1:-1]
-        rows = []
+        rows, inverses = [], []
         for coalition in coalitions:  # the factors kept from the CV; the rest from background
             keep = np.zeros(x.shape[1], dtype=bool)
             for name, kept in zip(names, coalition, strict=True):
                 keep[self.groups[name]] = kept
-            mixed = np.repeat(self.background[None], n, axis=0)  # (n, nb, features)
-            mixed[:, :, keep] = x[:, None, keep]
-            rows.append(mixed.reshape(n * nb, -1))
+            kept_values, inverse = distinct_rows(x[:, keep])
+            mixed = np.repeat(self.background[None], len(kept_values), axis=0)
+            mixed[:, :, keep] = kept_values[:, None, :]  # (distinct CVs, nb, features)
+            rows.append(mixed.reshape(-1, x.shape[1]))
+            inverses.append(inverse)
         decided = probs.argmax(axis=1)
         p = predict_proba(np.vstack([*rows, self.background]))
-        mixed_p = p[:-nb].reshape(len(coalitions), n, nb, p.shape[1])
-        value = {c: mixed_p[i, np.arange(n), :, decided].mean(axis=1)
-                 for i, c in enumerate(coalitions)}
+        value, start = {}, 0
+        for coalition, part, inverse in zip(coalitions, rows, inverses, strict=True):
+            mixed_p = p[start:start + len(part)].reshape(-1, nb, p.shape[1])[inverse]
+            value[coalition] = mixed_p[np.arange(n), :, decided].mean(axis=1)
+            start += len(part)
         value[(False,) * len(names)] = p[-nb:, decided].mean(axis=0)
         value[(True,) * len(names)] = probs[np.arange(n), decided]
         phi = shapley(names, value)

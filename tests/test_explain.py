@@ -80,6 +80,32 @@ def test_factor_weights_are_shapley_values_that_add_up(runtime: ModelRuntime) ->
             assert sum(w.values()) == pytest.approx(probs[i, decided[i]] - background[i], abs=1e-6)
 
 
+def test_rows_shared_by_cvs_are_asked_once_with_the_same_weights(runtime: ModelRuntime) -> None:
+    """CVs that agree on a coalition's kept columns (the same position, years or skill
+    count) share its rows: the classifier is asked fewer rows, and each CV's weights are
+    those it gets alone, to the bit (a forest scores each row on its own)."""
+    texts = [SEVEN_YEARS_THREE_SKILLS, SEVEN_YEARS_THREE_SKILLS.replace("Pandas", "Excel"),
+             "Data Scientist, 7 years, Python, SQL, Pandas and churn models.",
+             "Accountant, 1 year, Excel."]
+    positions = ["Data Scientist", "Data Scientist", "Data Scientist", "Accountant"]
+    x = np.hstack([runtime.embedder.encode(texts),
+                   runtime.requirements.features(texts, positions)])  # type: ignore[union-attr]
+    model = runtime.classifier("random_forest")
+    asked: list[int] = []
+
+    def counted(rows: np.ndarray) -> np.ndarray:
+        asked.append(len(rows))
+        return model.predict_proba(rows)
+
+    probs = model.predict_proba(x)
+    together = runtime.explainer.factor_weights(x, probs, counted)
+    nb = len(runtime.explainer.background)
+    assert asked[0] < (2 ** 3 - 2) * len(x) * nb + nb
+    alone = [runtime.explainer.factor_weights(x[i:i + 1], probs[i:i + 1], model.predict_proba)[0]
+             for i in range(len(x))]
+    assert together == alone
+
+
 def test_factors_and_evidence_are_readable(runtime: ModelRuntime) -> None:
     [prediction] = runtime.predict_batch([SEVEN_YEARS_THREE_SKILLS], positions=["Data Scientist"])
     got = prediction.explanation
