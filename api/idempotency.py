@@ -6,13 +6,17 @@ import hashlib
 
 from flask import Request, jsonify
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError, bad_request
 from shared.db import IdempotencyRecord
 
 MAX_KEY = 200
+#: Built once, as the Python client sends a key with every submit (see
+#: `shared.keys.ACTIVE_BY_HASH`).
+RECORD = select(IdempotencyRecord).where(IdempotencyRecord.board_id == bindparam("board"),
+                                         IdempotencyRecord.key == bindparam("key"))
 
 
 def from_request(request: Request, content: bytes | None = None) -> tuple[str, str] | None:
@@ -32,8 +36,7 @@ def stored_response(session: Session, board_id: int, key: str, request_hash: str
                     ) -> ResponseReturnValue | None:
     """The first response given for this key, or None when the key is new. `session`: the
     request's read session (`api.resources.read_session`), which sees every commit."""
-    record = session.scalar(select(IdempotencyRecord).where(
-        IdempotencyRecord.board_id == board_id, IdempotencyRecord.key == key))
+    record = session.scalar(RECORD, {"board": board_id, "key": key})
     if record is None:
         return None
     if record.request_hash != request_hash:
