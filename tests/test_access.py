@@ -75,6 +75,7 @@ def test_a_board_sees_only_its_own_submissions(app: Flask) -> None:
     assert foreign.status_code == unknown.status_code == 404
     assert foreign.get_json() == unknown.get_json()
     assert b.get(f"/v1/submissions?ids={mine}").get_json()["missing"] == [mine]
+    assert b.get(f"/v1/submissions?ids={mine}&fields=status").get_json()["missing"] == [mine]
     assert len(b.get("/v1/submissions").get_json()["items"]) == 1
     assert b.delete(f"/v1/submissions/{mine}").status_code == 404
     assert a.get(f"/v1/submissions/{mine}").status_code == 200
