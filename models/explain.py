@@ -126,7 +126,7 @@ class Explainer:
         The coalition that keeps no factor is the background alone, the same rows for every
         CV: asked once, not once per CV (a seventh of the rows). Likewise a coalition's rows
         for CVs that agree on the columns it keeps are the same rows, asked once: most CVs
-        of a batch share a position's skill counts (a quarter of the rows at 64 CVs)."""
+        of a batch share a position's skill counts (a quarter fewer rows at 64 CVs)."""
         names, n, nb = list(self.groups), len(x), len(self.background)
         coalitions = list(itertools.product((False, True), repeat=len(names)))[1:-1]
         rows, inverses = [], []
