@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
+from shared.broker import redis_for
 from shared.client import Client
 from shared.config import Settings
 from shared.db import make_engine, make_sessions
@@ -22,11 +23,14 @@ from shared.errors import CvqError
 from shared.keys import create_key
 from shared.lifecycle import die_with_parent, require_free_port, shielded
 from shared.schema import upgrade
+from shared.status import workers_alive
 
 #: The `cvqueue` subcommands the stack runs: the same ones docker-compose.yml runs.
 API_COMMAND = ("api",)
 WORKER_COMMAND = ("worker",)
 SWEEPER_COMMAND = ("sweep",)
+#: Seconds a stack's start waits for a worker's model before it starts the sweepers anyway.
+WORKER_LOAD_WAIT = 20.0
 
 
 def free_port() -> int:
@@ -49,6 +53,7 @@ class LocalStack:
         self.api_key = ""
         self.procs: list[subprocess.Popen[bytes]] = []
         self.worker_procs: list[subprocess.Popen[bytes]] = []
+        self.sweeper_procs: list[subprocess.Popen[bytes]] = []
         self._logs: list[IO[bytes]] = []
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
@@ -92,14 +97,32 @@ class LocalStack:
                             "--port", str(self.port)])
         for n in range(self.workers):
             self.start_worker(f"worker-{n + 1}")
-        for n in range(self.sweepers):
-            self._spawn(f"sweeper-{n + 1}", ["-m", "shared.cli", *SWEEPER_COMMAND])
         client = self.client()
         deadline = time.monotonic() + ready_timeout
         while not client.ready():
             if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs):
                 raise CvqError(f"the API did not become ready; see {self.log_dir}/api.log")
             time.sleep(0.2)
+        # Sweepers last: nothing they do is due in a stack's first seconds, and their start
+        # (a CPU-second of imports) took cores from the workers' model load.
+        self._await_a_loaded_worker(WORKER_LOAD_WAIT)
+        self.sweeper_procs = [self._spawn(f"sweeper-{n + 1}", ["-m", "shared.cli",
+                                                            *SWEEPER_COMMAND])
+                              for n in range(self.sweepers)]
+
+    def _await_a_loaded_worker(self, timeout: float) -> None:
+        """Until a worker process has its model loaded (its first heartbeat), a worker
+        exits, or `timeout` passes: a worker that cannot load delays nothing for long."""
+        broker = redis_for(self.settings.broker_url)
+        if not (self.worker_procs and self.sweepers) or broker is None:
+            return
+        deadline = time.monotonic() + timeout
+        with broker:
+            while not workers_alive(broker, self.settings.queue):
+                if time.monotonic() > deadline or any(p.poll() is not None
+                                                      for p in self.worker_procs):
+                    return
+                time.sleep(0.05)
 
     def client(self) -> Client:
         return Client(self.url, self.api_key)

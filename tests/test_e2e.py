@@ -3,6 +3,8 @@ the real MiniLM model on the small trained artifact set."""
 
 from __future__ import annotations
 
+import os
+import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -13,10 +15,12 @@ import pytest
 from sqlalchemy import func, select
 
 from models.generator import generate
+from shared.broker import redis_for
 from shared.client import Client
 from shared.config import Settings
 from shared.db import Neighbour, Result, Submission, make_sessions
 from shared.stack import LocalStack
+from shared.status import workers_alive
 
 pytestmark = pytest.mark.e2e
 
@@ -70,6 +74,7 @@ def exactly_once(database_url: str, expected: int) -> list[int]:
 def run_stack(settings: Settings, tmp_path: Path, n_single: int, n_batch: int,
               workers: int = 1) -> tuple[Client, list[dict[str, Any]]]:
     with LocalStack(settings, workers=workers, log_dir=tmp_path / "log") as stack:
+        check_sweepers_start_after_a_loaded_worker(stack)
         client = stack.client()
         data = items(n_single + n_batch, seed=99)
         ids = [client.submit(i) for i in data[:n_single]] + client.submit_many(data[n_single:])
@@ -77,6 +82,23 @@ def run_stack(settings: Settings, tmp_path: Path, n_single: int, n_batch: int,
         check_done(client, results, {"Accepted", "Rejected"})
         check_priority(stack)
         return client, results
+
+
+def check_sweepers_start_after_a_loaded_worker(stack: LocalStack) -> None:
+    """Right after the start, each worker process's heartbeat is its first, written once its
+    model loaded: the sweepers started after the first of them, not beside the workers.
+    Both on the clock since boot (psutil's create_time rounds the boot to the second)."""
+    beats = workers_alive(redis_for(stack.settings.broker_url), stack.settings.queue)
+    assert beats, "the stack started with no worker process loaded"
+    first_loaded = time.clock_gettime(time.CLOCK_BOOTTIME) - max(b.seconds_ago for b in beats)
+    assert stack.sweeper_procs
+    for proc in stack.sweeper_procs:
+        assert started_since_boot(proc.pid) >= first_loaded - 0.02  # a clock tick
+
+
+def started_since_boot(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime
 
 
 def check_priority(stack: LocalStack) -> None:
