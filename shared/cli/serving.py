@@ -143,7 +143,7 @@ def demo(
              for i, r in enumerate(sample)]
     with LocalStack(settings, workers=1) as stack:
         console.print(f"API {stack.url}, broker {stack.settings.broker_url}, "
-                      f"database {settings.database_url}; a worker is loading the model ...")
+                      f"database {settings.database_url}; a worker has its model loaded")
         client = stack.client()
         started = time.perf_counter()
         singles = [client.submit(item) for item in items[:4]]
@@ -151,7 +151,7 @@ def demo(
         console.print(f"submitted {len(singles)} single(s) and a batch of {len(ids) - 4}")
         results = client.wait(ids, timeout=300)
         console.print(f"all {len(ids)} done in {time.perf_counter() - started:.1f} s "
-                      "(including the worker's model load)")
+                      "from the first submit")
         show_results(results, [r["result"] for r in sample])
 
 
