@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import IO
@@ -31,6 +32,18 @@ WORKER_COMMAND = ("worker",)
 SWEEPER_COMMAND = ("sweep",)
 #: Seconds a stack's start waits for a worker's model before it starts the sweepers anyway.
 WORKER_LOAD_WAIT = 20.0
+
+
+def wait_until(done: Callable[[], bool], timeout: float,
+               watched: list[subprocess.Popen[bytes]], interval: float) -> bool:
+    """Polls `done` every `interval` seconds: False once `timeout` passes or a watched
+    process exits first."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline or any(p.poll() is not None for p in watched):
+            return False
+        time.sleep(interval)
+    return True
 
 
 def free_port() -> int:
@@ -97,12 +110,8 @@ class LocalStack:
                             "--port", str(self.port)])
         for n in range(self.workers):
             self.start_worker(f"worker-{n + 1}")
-        client = self.client()
-        deadline = time.monotonic() + ready_timeout
-        while not client.ready():
-            if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs):
-                raise CvqError(f"the API did not become ready; see {self.log_dir}/api.log")
-            time.sleep(0.2)
+        if not wait_until(self.client().ready, ready_timeout, self.procs, interval=0.2):
+            raise CvqError(f"the API did not become ready; see {self.log_dir}/api.log")
         # Sweepers last: nothing they do is due in a stack's first seconds, and their start
         # (a CPU-second of imports) took cores from the workers' model load.
         self._await_a_loaded_worker(WORKER_LOAD_WAIT)
@@ -113,16 +122,14 @@ class LocalStack:
     def _await_a_loaded_worker(self, timeout: float) -> None:
         """Until a worker process has its model loaded (its first heartbeat), a worker
         exits, or `timeout` passes: a worker that cannot load delays nothing for long."""
-        broker = redis_for(self.settings.broker_url)
-        if not (self.worker_procs and self.sweepers) or broker is None:
+        if not (self.worker_procs and self.sweepers):
             return
-        deadline = time.monotonic() + timeout
+        broker = redis_for(self.settings.broker_url)
+        if broker is None:
+            return
         with broker:
-            while not workers_alive(broker, self.settings.queue):
-                if time.monotonic() > deadline or any(p.poll() is not None
-                                                      for p in self.worker_procs):
-                    return
-                time.sleep(0.05)
+            wait_until(lambda: bool(workers_alive(broker, self.settings.queue)), timeout,
+                       self.worker_procs, interval=0.05)
 
     def client(self) -> Client:
         return Client(self.url, self.api_key)
