@@ -28,6 +28,8 @@ MANIFEST = "manifest.json"
 REQUIREMENTS = "requirements.json"
 
 CLASSIFIER_FILES = {"random_forest": RF_MODEL, "svm": SVM_MODEL, "mlp": NN_MODEL}
+#: The scikit-learn classifiers exported as ONNX (`models/onnx_classifier.py`).
+CLASSIFIER_ONNX_FILES = {"random_forest": "rf_model.onnx", "svm": "svm_model.onnx"}
 #: Added by `cvqueue export-onnx`, per encoder: its model file.
 ONNX_FILES = {"onnx": "minilm.onnx", "onnx-int8": "minilm-int8.onnx"}
 
@@ -106,6 +108,8 @@ def verify(folder: Path, manifest: dict[str, Any], names: tuple[str, ...] = REQU
         expected = manifest["files"].get(name)
         if expected is None:
             raise ArtifactError(f"{folder / name}: not recorded in the manifest; refusing to load")
+        if not (folder / name).is_file():
+            raise ArtifactError(f"{folder / name}: recorded in the manifest but missing")
         if sha256_file(folder / name) != expected:
             raise ArtifactError(f"{folder / name}: SHA-256 does not match the manifest "
                                 "(file changed since training); refusing to load")

@@ -3,11 +3,13 @@
 For each encoder (`onnx`, `onnx-int8`) it writes the model file and the reference
 embeddings encoded by it (so that a worker's neighbours come from the same encoder as its
 queries), scores the best classifier on the training run's held-out records encoded by it,
-side by side with torch's, and records every new file's hash in the manifest."""
+side by side with torch's, and records every new file's hash in the manifest. A folder
+trained before the classifiers' ONNX files (`models/onnx_classifier.py`) gets them too."""
 
 from __future__ import annotations
 
 import json
+import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from models import artifacts as art
+from models.features import POSITION_FIELD, featurize
+from models.onnx_classifier import export_classifier
 from models.onnx_encoder import OnnxEmbedder, export
-from models.report import score
 from models.runtime import ModelRuntime, sub_batch
 from shared.errors import ArtifactError
 
@@ -48,13 +51,15 @@ def _held_out(folder: Path, metadata: list[dict[str, Any]]
     if not rows:
         raise ArtifactError(f"{folder}: no held-out records recorded; retrain to export")
     return (rows, [metadata[i]["text"] for i in rows],
-            [(metadata[i].get("record") or {}).get("opening_position") for i in rows],
+            [(metadata[i].get("record") or {}).get(POSITION_FIELD) for i in rows],
             [metadata[i]["label"] for i in rows])
 
 
 def _score(runtime: ModelRuntime, name: str, embeddings: np.ndarray, texts: list[str],
            positions: list[str | None], labels: list[str], cvs_per_second: float,
            reference: np.ndarray) -> EncoderScore:
+    from models.report import score  # scikit-learn: not for a worker that only resolves `auto`
+
     predicted = runtime.probabilities(embeddings, texts, positions).argmax(axis=1)
     truth = np.array([runtime.labels.index(label) for label in labels])
     s = score(name, runtime.labels, truth, predicted, 0.0)
@@ -93,6 +98,23 @@ def serving_encoder(choice: str, folder: Path) -> str:
     return default_encoder(folder) if choice == "auto" else choice
 
 
+def export_missing_classifiers(folder: Path, runtime: ModelRuntime,
+                               metadata: list[dict[str, Any]]) -> None:
+    """A folder trained before the classifiers' ONNX files gets them, checked on every
+    record's features from the training run's own vectors (what the classifiers saw)."""
+    files = art.read_manifest(folder)["files"]
+    missing = {n: f for n, f in art.CLASSIFIER_ONNX_FILES.items() if f not in files}
+    if not missing:
+        return
+    positions = [(m.get("record") or {}).get(POSITION_FIELD) for m in metadata]
+    x = featurize(np.asarray(runtime.reference), [m["text"] for m in metadata], positions,
+                  runtime.requirements)
+    for name, filename in missing.items():
+        with (folder / art.CLASSIFIER_FILES[name]).open("rb") as fh:
+            model = pickle.load(fh)  # its hash was verified by ModelRuntime(folder)
+        export_classifier(model, x, folder / filename)
+
+
 def export_encoders(folder: Path, threads: int = 2, progress: bool = False
                     ) -> list[EncoderScore]:
     """Each encoder encodes every record once (its references, the held-out ones among
@@ -114,6 +136,7 @@ def export_encoders(folder: Path, threads: int = 2, progress: bool = False
         scores.append(_score(runtime, encoder, vectors[rows], test_texts, positions, labels,
                              rate, reference))
         art.save_references(folder, encoder, vectors)
+    export_missing_classifiers(folder, runtime, metadata)
     (folder / ENCODERS_JSON).write_text(json.dumps(
         {"classifier": runtime.classifier_name, "held_out": len(rows),
          "default": pick_default(scores), "max_accuracy_loss": MAX_ACCURACY_LOSS,

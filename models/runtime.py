@@ -42,10 +42,17 @@ class Prediction:
     explanation: dict[str, Any] | None = None
 
 
-def load_classifier(folder: Path, name: str, threads: int = 1) -> ProbabilisticClassifier:
-    """Load one classifier; call only after `art.verify` accepted its file. Torch is
-    imported only for the MLP: a worker serving a forest or an SVM with an ONNX encoder
-    never loads it."""
+def load_classifier(folder: Path, name: str, threads: int = 1,
+                    manifest: dict[str, Any] | None = None) -> ProbabilisticClassifier:
+    """Load one classifier; call only after `art.verify` accepted its file. A scikit-learn
+    classifier whose ONNX export the manifest records is served from that (verified here),
+    so scikit-learn is never imported; torch only for the MLP."""
+    onnx_name = art.CLASSIFIER_ONNX_FILES.get(name, "")
+    if manifest and onnx_name in manifest["files"]:
+        from models.onnx_classifier import OnnxClassifier
+
+        art.verify(folder, manifest, (onnx_name,))
+        return OnnxClassifier(folder / onnx_name, threads)
     path = folder / art.CLASSIFIER_FILES[name]
     if name == "mlp":
         import torch
@@ -139,14 +146,16 @@ class ModelRuntime:
         self.search = self._neighbour_search(manifest, ann_threshold, threads)
         self.explainer = Explainer(self.requirements, self.reference, metadata)
         self.threads = threads
-        self.classifiers = {self.classifier_name: load_classifier(folder, self.classifier_name,
-                                                                  threads)}
+        self.manifest = manifest
+        self.classifiers = {self.classifier_name: load_classifier(
+            folder, self.classifier_name, threads, manifest)}
         self.embedder = embedder or make_embedder(folder, encoder, threads, encode_batch)
         self.last_timings: dict[str, float] = {}
 
     def classifier(self, name: str) -> ProbabilisticClassifier:
         if name not in self.classifiers:
-            self.classifiers[name] = load_classifier(self.folder, name, self.threads)
+            self.classifiers[name] = load_classifier(self.folder, name, self.threads,
+                                                     self.manifest)
         return self.classifiers[name]
 
     def warmup(self) -> None:
@@ -210,7 +219,10 @@ class ModelRuntime:
                                                                              strict=True)])
         return Prediction(
             label=self.labels[int(np.argmax(probs))],
-            probabilities={lab: float(p) for lab, p in zip(self.labels, probs, strict=True)},
+            # Six places, as similarities: an ONNX classifier computes in float32, and
+            # float32's 0.83 is 0.8299999833106995 once a float.
+            probabilities={lab: round(float(p), 6) for lab, p in zip(self.labels, probs,
+                                                                      strict=True)},
             classifier=self.classifier_name, neighbours=neighbours, explanation=explanation)
 
     def describe(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from models.embedder import Embedder
 from models.features import FEATURE_SETS, POSITION_FIELD, Requirements, featurize
 from models.generator import rule_ceiling
 from models.mlp import MlpClassifier, MlpShape
+from models.onnx_classifier import export_classifier
 from models.report import Scores, markdown_report, plot_confusions, score
 from shared.errors import DataError
 from shared.version import CODE_VERSION
@@ -82,9 +83,16 @@ def calibrated_svm(x: np.ndarray, y: np.ndarray, seed: int) -> CalibratedClassif
     return CalibratedClassifierCV(LinearSVC(C=1.0, random_state=seed), cv=cv).fit(x, y)
 
 
-def write_artifacts(stage: Path, data: LabelledData, labels: list[str], embeddings: np.ndarray,
-                    fitted: dict[str, tuple[Any, float]], scores: list[Scores], best: str,
-                    info: dict[str, Any]) -> None:
+def export_classifiers(stage: Path, fitted: dict[str, tuple[Any, float]], x: np.ndarray
+                       ) -> None:
+    """Each scikit-learn classifier beside its pickle as ONNX, checked on every record."""
+    for name, filename in art.CLASSIFIER_ONNX_FILES.items():
+        export_classifier(fitted[name][0], x, stage / filename)
+
+
+def write_artifacts(stage: Path, data: LabelledData, labels: list[str], x: np.ndarray,
+                    embeddings: np.ndarray, fitted: dict[str, tuple[Any, float]],
+                    scores: list[Scores], best: str, info: dict[str, Any]) -> None:
     torch.save(torch.from_numpy(embeddings), stage / art.EMBEDDINGS)
     metadata = [{"id": record_id(text, label, i), "label": label, "text": text,
                  "record": row if isinstance(row, dict) else {}}
@@ -95,6 +103,7 @@ def write_artifacts(stage: Path, data: LabelledData, labels: list[str], embeddin
         with (stage / art.CLASSIFIER_FILES[name]).open("wb") as fh:
             pickle.dump(fitted[name][0], fh, protocol=pickle.HIGHEST_PROTOCOL)
     fitted["mlp"][0].save(stage / art.NN_MODEL)
+    export_classifiers(stage, fitted, x)
     by_name = {s.model: s for s in scores}
     best_info = {"best_model": best, "selected_by": "macro_f1",
                  "scores": {s.model: {"accuracy": s.accuracy, "macro_f1": s.macro_f1}
@@ -148,6 +157,6 @@ def train(data_path: Path, out: Path, text_field: str = "cv", label_field: str =
     with art.staged_folder(out) as stage:
         if requirements is not None:
             requirements.save(stage / art.REQUIREMENTS)
-        write_artifacts(stage, data, labels, embeddings, fitted, scores, best, info)
+        write_artifacts(stage, data, labels, x, embeddings, fitted, scores, best, info)
     return TrainResult(out=out, best=best, scores=scores, ceiling=ceiling,
                        embedding_seconds=embedding_seconds)

@@ -21,12 +21,14 @@ from models.runtime import ModelRuntime
 from shared.config import Settings
 from shared.errors import ArtifactError
 from shared.stack import LocalStack
+from tests.test_onnx_classifier import without_onnx_classifiers
 
 
 @pytest.fixture(scope="module")
 def exported(artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("onnx") / "artifacts"
-    shutil.copytree(artifacts, folder)
+    """Exported from a folder trained before the classifiers' ONNX files, which the export
+    adds as well."""
+    folder = without_onnx_classifiers(artifacts, tmp_path_factory.mktemp("onnx") / "artifacts")
     export_encoders(folder)
     return folder
 
@@ -36,6 +38,8 @@ def test_export_records_files_and_scores(exported: Path) -> None:
     for encoder in ("onnx", "onnx-int8"):
         for name in art.encoder_files(encoder):
             assert manifest["files"][name] == art.sha256_file(exported / name)
+    for name in art.CLASSIFIER_ONNX_FILES.values():
+        assert manifest["files"][name] == art.sha256_file(exported / name)
     report = json.loads((exported / ENCODERS_JSON).read_text())
     by_name = {e["encoder"]: e for e in report["encoders"]}
     assert set(by_name) == {"torch", "onnx", "onnx-int8"}
@@ -112,24 +116,31 @@ def test_onnx_encodes_one_cv_at_a_time(exported: Path) -> None:
     np.testing.assert_array_equal(together[:4], alone)
 
 
-def test_an_int8_runtime_never_imports_torch(exported: Path) -> None:
-    """A forest or SVM with an ONNX encoder: no torch, no transformers in the process."""
-    code = ("import sys; from pathlib import Path; from models.runtime import ModelRuntime; "
-            f"rt = ModelRuntime(Path({str(exported)!r}), 'random_forest', encoder='onnx-int8'); "
-            "rt.warmup(); print(sorted(m for m in ('torch', 'transformers', "
-            "'sentence_transformers') if m in sys.modules))")
+@pytest.mark.parametrize("classifier", ["random_forest", "svm"])
+def test_an_int8_runtime_never_imports_torch_or_scikit_learn(exported: Path,
+                                                             classifier: str) -> None:
+    """A forest or SVM with an ONNX encoder: no torch, no transformers, and (the classifier
+    served from its ONNX export) no scikit-learn or SciPy in the process, loaded as a worker
+    loads it."""
+    code = ("import sys; from pathlib import Path; from worker.context import default_runtime; "
+            "from shared.config import Settings; from dataclasses import replace; "
+            f"s = replace(Settings.from_env(), artifacts=Path({str(exported)!r}), "
+            f"classifier={classifier!r}, encoder='onnx-int8'); rt = default_runtime(s); "
+            "rt.warmup(); print(rt.encoder, sorted(m for m in ('torch', 'transformers', "
+            "'sentence_transformers', 'sklearn', 'scipy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).parent.parent)
-    assert out.stdout.strip() == "[]", out.stderr[-2000:]
+    assert out.stdout.strip() == "onnx-int8 []", out.stdout + out.stderr[-2000:]
 
 
-def test_a_changed_onnx_file_is_refused(exported: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["minilm-int8.onnx", "rf_model.onnx"])
+def test_a_changed_onnx_file_is_refused(exported: Path, tmp_path: Path, name: str) -> None:
     folder = tmp_path / "tampered"
     shutil.copytree(exported, folder)
-    with (folder / "minilm-int8.onnx").open("ab") as fh:
+    with (folder / name).open("ab") as fh:
         fh.write(b"\0")
     with pytest.raises(ArtifactError, match="does not match the manifest"):
-        ModelRuntime(folder, encoder="onnx-int8")
+        ModelRuntime(folder, "random_forest", encoder="onnx-int8")
 
 
 def test_an_encoder_not_exported_is_a_clear_error(artifacts: Path) -> None:

@@ -58,6 +58,8 @@ def test_166_resumes_in_25_categories_smallest_3_train_and_report(tmp_path: Path
     assert "| accuracy | macro-F1 |" in report
     assert "## Adapted to a small data set" in report
     assert "SVM calibration with 2-fold cross-validation" in report
+    for name in ("rf_model.onnx", "svm_model.onnx"):  # 25 classes export like 2
+        assert (tmp_path / "art" / name).is_file(), err[-2000:]
 
 
 def test_two_records_per_class_still_train(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from shared.errors import ArtifactError, DataError
 
 EXPECTED = {art.EMBEDDINGS, art.METADATA, art.RF_MODEL, art.SVM_MODEL, art.NN_MODEL,
             art.BEST_MODEL_INFO, art.EVALUATION, art.REPORT, art.CONFUSION_PNG, art.MANIFEST,
-            art.REQUIREMENTS}
+            art.REQUIREMENTS, *art.CLASSIFIER_ONNX_FILES.values()}
 
 
 @pytest.fixture(scope="module")
