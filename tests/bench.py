@@ -153,22 +153,21 @@ class MemorySampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stop_event.wait(self.interval):
-            self.sample(pss=True)
+            self.sample()
 
-    def sample(self, pss: bool) -> None:
+    def sample(self) -> None:
         for pid in self.pids:
             with contextlib.suppress(psutil.Error, OSError):
                 proc = psutil.Process(pid)
                 for i, p in enumerate([proc, *proc.children(True)]):
                     name = "main" if i == 0 else f"child {i}"
                     self.rss[name] = max(self.rss.get(name, 0.0), peak_rss_mib(p.pid))
-                    if pss:
-                        self.pss[name] = max(self.pss.get(name, 0.0),
-                                             p.memory_full_info().pss / 2**20)
+                    self.pss[name] = max(self.pss.get(name, 0.0),
+                                         p.memory_full_info().pss / 2**20)
 
     def finish(self) -> None:
         self.stop_event.set()
-        self.sample(pss=True)
+        self.sample()
 
 
 def cpu_seconds(stack: LocalStack) -> dict[str, float]:
