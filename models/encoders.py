@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from models import artifacts as art
-from models.features import POSITION_FIELD, featurize
-from models.onnx_classifier import export_classifier
+from models.features import record_position, reference_features
+from models.onnx_classifier import export_classifiers
 from models.onnx_encoder import OnnxEmbedder, export
 from models.runtime import ModelRuntime, sub_batch
 from shared.errors import ArtifactError
@@ -51,7 +51,7 @@ def _held_out(folder: Path, metadata: list[dict[str, Any]]
     if not rows:
         raise ArtifactError(f"{folder}: no held-out records recorded; retrain to export")
     return (rows, [metadata[i]["text"] for i in rows],
-            [(metadata[i].get("record") or {}).get(POSITION_FIELD) for i in rows],
+            [record_position(metadata[i]) for i in rows],
             [metadata[i]["label"] for i in rows])
 
 
@@ -102,17 +102,16 @@ def export_missing_classifiers(folder: Path, runtime: ModelRuntime,
                                metadata: list[dict[str, Any]]) -> None:
     """A folder trained before the classifiers' ONNX files gets them, checked on every
     record's features from the training run's own vectors (what the classifiers saw)."""
-    files = art.read_manifest(folder)["files"]
-    missing = {n: f for n, f in art.CLASSIFIER_ONNX_FILES.items() if f not in files}
-    if not missing:
-        return
-    positions = [(m.get("record") or {}).get(POSITION_FIELD) for m in metadata]
-    x = featurize(np.asarray(runtime.reference), [m["text"] for m in metadata], positions,
-                  runtime.requirements)
-    for name, filename in missing.items():
-        with (folder / art.CLASSIFIER_FILES[name]).open("rb") as fh:
-            model = pickle.load(fh)  # its hash was verified by ModelRuntime(folder)
-        export_classifier(model, x, folder / filename)
+    missing = [n for n, f in art.CLASSIFIER_ONNX_FILES.items()
+               if f not in runtime.manifest["files"]]
+    if missing:
+        x = reference_features(runtime.reference, metadata, runtime.requirements)
+        export_classifiers(folder, {n: _unpickle(folder, n) for n in missing}, x)
+
+
+def _unpickle(folder: Path, name: str) -> Any:
+    with (folder / art.CLASSIFIER_FILES[name]).open("rb") as fh:
+        return pickle.load(fh)  # its hash was verified by ModelRuntime(folder)
 
 
 def export_encoders(folder: Path, threads: int = 2, progress: bool = False

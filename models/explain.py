@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from models.features import POSITION_FIELD, Requirements, featurize, stated_years
+from models.features import Requirements, record_position, reference_features, stated_years
 
 METHOD = ("shapley: each factor's Shapley value for the probability of the decided label, "
           "factors absent taken from reference records")
@@ -112,12 +112,10 @@ class Explainer:
                  metadata: Sequence[dict[str, Any]]) -> None:
         self.requirements = requirements
         rows = np.linspace(0, len(metadata) - 1, num=min(BACKGROUND, len(metadata)), dtype=int)
-        texts = [metadata[i].get("text", "") for i in rows]
-        positions = [(metadata[i].get("record") or {}).get(POSITION_FIELD) for i in rows]
-        self.background = featurize(reference[rows], texts, positions, requirements)
+        self.background = reference_features(reference, metadata, requirements, rows)
         self.groups = factor_columns(reference.shape[1], requirements is not None)
-        self.evidence = [((m.get("record") or {}).get("reason_for_result"),
-                          (m.get("record") or {}).get(POSITION_FIELD)) for m in metadata]
+        self.evidence = [((m.get("record") or {}).get("reason_for_result"), record_position(m))
+                         for m in metadata]
 
     def factor_weights(self, x: np.ndarray, probs: np.ndarray,
                        predict_proba: Callable[[np.ndarray], np.ndarray]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,3 +137,20 @@ def featurize(embeddings: np.ndarray, texts: list[str], positions: list[str | No
         return np.ascontiguousarray(embeddings, dtype=np.float32)
     extra = requirements.features(texts, positions or [None] * len(texts))
     return np.ascontiguousarray(np.hstack([embeddings, extra]), dtype=np.float32)
+
+
+def record_position(entry: dict[str, Any]) -> str | None:
+    """The opening position of a reference record in the artifacts' metadata, if it had one."""
+    position: str | None = (entry.get("record") or {}).get(POSITION_FIELD)
+    return position
+
+
+def reference_features(reference: np.ndarray, metadata: Sequence[dict[str, Any]],
+                       requirements: Requirements | None,
+                       rows: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+    """What the classifiers saw in training for the reference records `rows` (all by
+    default): their vectors beside their texts' and positions' requirement features."""
+    picked = range(len(metadata)) if rows is None else rows
+    return featurize(np.asarray(reference)[list(picked)],
+                     [metadata[i].get("text", "") for i in picked],
+                     [record_position(metadata[i]) for i in picked], requirements)

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from models import artifacts as art
+
 log = logging.getLogger("cvqueue.models")
 
 #: The largest difference from the pickle's probabilities an export may show on the rows
@@ -69,3 +71,9 @@ def export_classifier(model: Any, x: np.ndarray, path: Path,
         return None
     path.write_bytes(data)
     return difference
+
+
+def export_classifiers(folder: Path, models: dict[str, Any], x: np.ndarray) -> None:
+    """Each of `models` (by classifier name) as ONNX in `folder`, checked on the rows `x`."""
+    for name, model in models.items():
+        export_classifier(model, x, folder / art.CLASSIFIER_ONNX_FILES[name])

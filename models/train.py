@@ -24,7 +24,7 @@ from models.embedder import Embedder
 from models.features import FEATURE_SETS, POSITION_FIELD, Requirements, featurize
 from models.generator import rule_ceiling
 from models.mlp import MlpClassifier, MlpShape
-from models.onnx_classifier import export_classifier
+from models.onnx_classifier import export_classifiers
 from models.report import Scores, markdown_report, plot_confusions, score
 from shared.errors import DataError
 from shared.version import CODE_VERSION
@@ -83,13 +83,6 @@ def calibrated_svm(x: np.ndarray, y: np.ndarray, seed: int) -> CalibratedClassif
     return CalibratedClassifierCV(LinearSVC(C=1.0, random_state=seed), cv=cv).fit(x, y)
 
 
-def export_classifiers(stage: Path, fitted: dict[str, tuple[Any, float]], x: np.ndarray
-                       ) -> None:
-    """Each scikit-learn classifier beside its pickle as ONNX, checked on every record."""
-    for name, filename in art.CLASSIFIER_ONNX_FILES.items():
-        export_classifier(fitted[name][0], x, stage / filename)
-
-
 def write_artifacts(stage: Path, data: LabelledData, labels: list[str], x: np.ndarray,
                     embeddings: np.ndarray, fitted: dict[str, tuple[Any, float]],
                     scores: list[Scores], best: str, info: dict[str, Any]) -> None:
@@ -103,7 +96,8 @@ def write_artifacts(stage: Path, data: LabelledData, labels: list[str], x: np.nd
         with (stage / art.CLASSIFIER_FILES[name]).open("wb") as fh:
             pickle.dump(fitted[name][0], fh, protocol=pickle.HIGHEST_PROTOCOL)
     fitted["mlp"][0].save(stage / art.NN_MODEL)
-    export_classifiers(stage, fitted, x)
+    # Each scikit-learn classifier beside its pickle as ONNX, checked on every record.
+    export_classifiers(stage, {n: fitted[n][0] for n in art.CLASSIFIER_ONNX_FILES}, x)
     by_name = {s.model: s for s in scores}
     best_info = {"best_model": best, "selected_by": "macro_f1",
                  "scores": {s.model: {"accuracy": s.accuracy, "macro_f1": s.macro_f1}

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from models import artifacts as art
-from models.features import POSITION_FIELD, featurize
+from models.features import reference_features
 from models.onnx_classifier import OnnxClassifier, export_classifier
 from models.runtime import ModelRuntime, TreeAverage, load_classifier
 from shared.errors import ArtifactError
@@ -23,9 +23,7 @@ from shared.errors import ArtifactError
 def training_rows(runtime: ModelRuntime, folder: Path) -> np.ndarray:
     """Every record's features, from the training run's own vectors."""
     metadata = json.loads((folder / art.METADATA).read_text(encoding="utf-8"))
-    positions = [(m.get("record") or {}).get(POSITION_FIELD) for m in metadata]
-    return featurize(np.asarray(runtime.reference), [m["text"] for m in metadata], positions,
-                     runtime.requirements)
+    return reference_features(runtime.reference, metadata, runtime.requirements)
 
 
 def pickled(folder: Path, name: str) -> object:
