@@ -39,6 +39,10 @@ from tests.lanes import interactive_behind_bulk
 REDIS_URL = os.environ.get("CVQ_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 #: The burst's own poller asks every second, for statuses only (what Client.wait does).
 POLL_INTERVAL = 1.0
+#: The sustained stream's poller asks at a board's pace, the latency phase's often enough
+#: for a p99 of 500-odd samples.
+SUSTAINED_POLL_EVERY = 0.2
+LATENCY_POLL_EVERY = 0.05
 #: Single CVs timed one at a time on an idle worker, per dispatch policy.
 IDLE_SINGLES = 10
 STAGES = ("queued", "encode", "classify_topk", "explain", "store")
@@ -254,6 +258,12 @@ class Run:
     pss: dict[str, float] = field(default_factory=dict)
 
 
+#: A poller's latencies (s): the floor, single poll (client, app), 100-id poll (client,
+#: app), 100-id status poll.
+PollSamples = tuple[list[float], list[float], list[float], list[float], list[float],
+                    list[float]]
+
+
 def wait_done(client: Client, ids: list[str]) -> None:
     """Status polls (what Client.wait does first) until every id is done."""
     pending = list(ids)
@@ -310,20 +320,20 @@ def burst(client: Client, items: list[dict[str, Any]], database_url: str, run: R
     return ids
 
 
-def sustained(stack: LocalStack, items: list[dict[str, Any]], offered: float, seconds: float,
-              run: Run) -> None:
+def stream(stack: LocalStack, items: list[dict[str, Any]], offered: float, seconds: float,
+           poll_every: float) -> tuple[list[str], float, PollSamples]:
     """Submit at `offered` CVs/s (batches of 8, paced) for `seconds`, while another process
     polls the way boards do (one id, 100 ids whole, 100 ids' statuses, of the most recent
-    submissions). The rate is CVs per second from the first submit to the last stored."""
+    submissions) every `poll_every` s: the ids, the rate offered, the polls' latencies."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
     recent, samples, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
     poller = ctx.Process(target=poll_process, args=(stack.url, stack.api_key, recent, stop,
-                                                    samples))
+                                                    samples, poll_every))
     poller.start()
     client, ids = stack.client(), list[str]()
-    started, wall = time.perf_counter(), time.time()
+    started = time.perf_counter()
     for n in itertools.count():
         if time.perf_counter() - started >= seconds:
             break
@@ -331,21 +341,41 @@ def sustained(stack: LocalStack, items: list[dict[str, Any]], offered: float, se
         batch = client.submit_many(items[(8 * n) % len(items):(8 * n) % len(items) + 8])
         ids += batch
         recent.put(batch)
-    run.sustained_offered = len(ids) / (time.perf_counter() - started)
+    rate = len(ids) / (time.perf_counter() - started)
+    stop.set()
+    polled: PollSamples = samples.get(timeout=60)
+    poller.join()
+    return ids, rate, polled
+
+
+def sustained(stack: LocalStack, items: list[dict[str, Any]], offered: float, seconds: float,
+              run: Run) -> None:
+    """The stream with polls at a board's pace (`SUSTAINED_POLL_EVERY`), so that the rate
+    pays for them; the rate is CVs per second from the first submit to the last stored."""
+    client, wall = stack.client(), time.time()
+    ids, run.sustained_offered, _ = stream(stack, items, offered, seconds,
+                                           SUSTAINED_POLL_EVERY)
     statuses = client.get_many(ids[-100:], status_only=True)
     run.sustained_backlog = sum(s["status"] != "done" for s in statuses)
-    stop.set()
-    (run.floor, run.single, run.single_app, run.full, run.full_app,
-     run.status) = samples.get(timeout=60)
-    poller.join()
     wait_done(client, ids)
     run.sustained_n = len(ids)
     run.sustained_rate = len(ids) / (last_finished(stack.settings.database_url, ids) - wall)
 
 
-def poll_process(url: str, key: str, recent: Any, stop: Any, samples: Any) -> None:
+def latency_under_load(stack: LocalStack, items: list[dict[str, Any]], offered: float,
+                       seconds: float, run: Run) -> None:
+    """The same stream, polled every `LATENCY_POLL_EVERY` s for the latency lines: a p99 of
+    the sustained stream's 130-odd samples is its second-slowest request, and moved by more
+    between runs (8.0-17.7 ms for one configuration, scratch) than any change it judged."""
+    ids, _, (run.floor, run.single, run.single_app, run.full, run.full_app,
+             run.status) = stream(stack, items, offered, seconds, LATENCY_POLL_EVERY)
+    wait_done(stack.client(), ids)
+
+
+def poll_process(url: str, key: str, recent: Any, stop: Any, samples: Any,
+                 every: float) -> None:
     """A board's poller in its own process (its own interpreter lock, as on its own machine),
-    every 0.2 s: latencies in seconds, sent back when `stop` is set. The floor is a request
+    every `every` s: latencies in seconds, sent back when `stop` is set. The floor is a request
     that touches neither database nor Redis: what HTTP, the client and the server cost here."""
     polling, ids = Client(url, key), list[str]()
     floor: list[float] = []
@@ -354,7 +384,7 @@ def poll_process(url: str, key: str, recent: Any, stop: Any, samples: Any) -> No
     full: list[float] = []
     full_app: list[float] = []
     status: list[float] = []
-    while not stop.wait(0.2):
+    while not stop.wait(every):
         while not recent.empty():
             ids = (ids + recent.get())[-100:]
         if len(ids) < 100:
@@ -379,7 +409,7 @@ def batch_sizes(database_url: str, ids: list[str]) -> tuple[int, float]:
 
 
 def end_to_end(settings: Settings, items: list[dict[str, Any]], raw_rate: float,
-               stream_seconds: float, log_dir: Path) -> Run:
+               stream_seconds: float, latency_seconds: float, log_dir: Path) -> Run:
     run = Run(eager=settings.batch_eager)
     metrics_url = f"http://127.0.0.1:{settings.worker_metrics_port}/metrics"
     launched = time.time()
@@ -402,6 +432,7 @@ def end_to_end(settings: Settings, items: list[dict[str, Any]], raw_rate: float,
                       for s, v in stage_sums(metrics_url).items()}
         run.batches, run.mean_batch = batch_sizes(stack.settings.database_url, ids)
         sustained(stack, items[half:], raw_rate, stream_seconds, run)
+        latency_under_load(stack, items[half:], raw_rate, latency_seconds, run)
         sampler.finish()
         run.rss, run.pss = sampler.rss, sampler.pss
     return run
@@ -433,7 +464,7 @@ def report(run: Run, raw: tuple[float, float], cores: int, n: int) -> None:
     print(latency_line("submit inside the app (Server-Timing)", run.submit_app,
                        ", the same requests"))
     print(latency_line("batch submit of 100", run.submit_batch, ", burst"))
-    note = ", workers busy with a sustained stream"
+    note = f", workers busy with a sustained stream, polled every {LATENCY_POLL_EVERY} s"
     print(latency_line("HTTP floor (GET /healthz: no database, no Redis)", run.floor, note))
     print(latency_line("single poll", run.single, note))
     print(latency_line("single poll inside the app (Server-Timing)", run.single_app,
@@ -459,7 +490,8 @@ def configuration(base: Settings, name: str, items: list[dict[str, Any]],
     print(f"workers: {base.worker_processes} process(es) x {base.threads_per_process} "
           f"thread(s), encoder {base.encoder}, micro-batch {base.batch_size}, wait "
           f"{base.batch_wait} s, encode sub-batch {base.encode_batch or 'auto'}")
-    run = end_to_end(base, items, raw[0], args.stream_seconds, Path("var/bench/log"))
+    run = end_to_end(base, items, raw[0], args.stream_seconds, args.latency_seconds,
+                     Path("var/bench/log"))
     report(run, raw, psutil.cpu_count() or 1, (len(items) - 4) // 2)
     with LocalStack(base, workers=1, log_dir=Path("var/bench/log")) as stack:
         print(interactive_behind_bulk(stack, args.lane_backlog).line(base.batch_size))
@@ -478,6 +510,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1200, help="CVs for the burst")
     parser.add_argument("--stream-seconds", type=float, default=30,
                         help="how long the sustained stream lasts")
+    parser.add_argument("--latency-seconds", type=float, default=45,
+                        help="how long the stream polled for the latency lines lasts")
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL,
                         help="PostgreSQL to create the production configuration's database in")
     parser.add_argument("--only", choices=("embedded", "production"), default=None)
