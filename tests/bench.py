@@ -321,10 +321,11 @@ def burst(client: Client, items: list[dict[str, Any]], database_url: str, run: R
 
 
 def stream(stack: LocalStack, items: list[dict[str, Any]], offered: float, seconds: float,
-           poll_every: float) -> tuple[list[str], float, PollSamples]:
+           poll_every: float) -> tuple[list[str], float, float, PollSamples]:
     """Submit at `offered` CVs/s (batches of 8, paced) for `seconds`, while another process
     polls the way boards do (one id, 100 ids whole, 100 ids' statuses, of the most recent
-    submissions) every `poll_every` s: the ids, the rate offered, the polls' latencies."""
+    submissions) every `poll_every` s: the ids, when the first was sent (epoch seconds), the
+    rate offered, the polls' latencies."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
@@ -333,7 +334,7 @@ def stream(stack: LocalStack, items: list[dict[str, Any]], offered: float, secon
                                                     samples, poll_every))
     poller.start()
     client, ids = stack.client(), list[str]()
-    started = time.perf_counter()
+    started, wall = time.perf_counter(), time.time()
     for n in itertools.count():
         if time.perf_counter() - started >= seconds:
             break
@@ -345,16 +346,16 @@ def stream(stack: LocalStack, items: list[dict[str, Any]], offered: float, secon
     stop.set()
     polled: PollSamples = samples.get(timeout=60)
     poller.join()
-    return ids, rate, polled
+    return ids, wall, rate, polled
 
 
 def sustained(stack: LocalStack, items: list[dict[str, Any]], offered: float, seconds: float,
               run: Run) -> None:
     """The stream with polls at a board's pace (`SUSTAINED_POLL_EVERY`), so that the rate
     pays for them; the rate is CVs per second from the first submit to the last stored."""
-    client, wall = stack.client(), time.time()
-    ids, run.sustained_offered, _ = stream(stack, items, offered, seconds,
-                                           SUSTAINED_POLL_EVERY)
+    client = stack.client()
+    ids, wall, run.sustained_offered, _ = stream(stack, items, offered, seconds,
+                                                 SUSTAINED_POLL_EVERY)
     statuses = client.get_many(ids[-100:], status_only=True)
     run.sustained_backlog = sum(s["status"] != "done" for s in statuses)
     wait_done(client, ids)
@@ -367,7 +368,7 @@ def latency_under_load(stack: LocalStack, items: list[dict[str, Any]], offered: 
     """The same stream, polled every `LATENCY_POLL_EVERY` s for the latency lines: a p99 of
     the sustained stream's 130-odd samples is its second-slowest request, and moved by more
     between runs (8.0-17.7 ms for one configuration, scratch) than any change it judged."""
-    ids, _, (run.floor, run.single, run.single_app, run.full, run.full_app,
+    ids, _, _, (run.floor, run.single, run.single_app, run.full, run.full_app,
              run.status) = stream(stack, items, offered, seconds, LATENCY_POLL_EVERY)
     wait_done(stack.client(), ids)
 
