@@ -9,7 +9,6 @@ trained before the classifiers' ONNX files (`models/onnx_classifier.py`) gets th
 from __future__ import annotations
 
 import json
-import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from models import artifacts as art
 from models.features import record_position, reference_features
 from models.onnx_classifier import export_classifiers
 from models.onnx_encoder import OnnxEmbedder, export
-from models.runtime import ModelRuntime, sub_batch
+from models.runtime import ModelRuntime, sub_batch, unpickle_classifier
 from shared.errors import ArtifactError
 
 ENCODERS_JSON = "encoders.json"
@@ -106,12 +105,8 @@ def export_missing_classifiers(folder: Path, runtime: ModelRuntime,
                if f not in runtime.manifest["files"]]
     if missing:
         x = reference_features(runtime.reference, metadata, runtime.requirements)
-        export_classifiers(folder, {n: _unpickle(folder, n) for n in missing}, x)
-
-
-def _unpickle(folder: Path, name: str) -> Any:
-    with (folder / art.CLASSIFIER_FILES[name]).open("rb") as fh:
-        return pickle.load(fh)  # its hash was verified by ModelRuntime(folder)
+        # Their pickles' hashes were verified by ModelRuntime(folder).
+        export_classifiers(folder, {n: unpickle_classifier(folder, n) for n in missing}, x)
 
 
 def export_encoders(folder: Path, threads: int = 2, progress: bool = False

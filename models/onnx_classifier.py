@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from models import artifacts as art
+from models.onnx_session import cpu_session
 
 log = logging.getLogger("cvqueue.models")
 
@@ -32,13 +33,7 @@ class OnnxClassifier:
     """`predict_proba` of an exported classifier, on `threads` onnxruntime threads."""
 
     def __init__(self, model: Path | bytes, threads: int = 1) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        source = str(model) if isinstance(model, Path) else model
-        self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(model, threads)
         self.input = self.session.get_inputs()[0].name
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:

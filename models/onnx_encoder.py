@@ -15,6 +15,7 @@ import numpy as np
 
 from models.artifacts import ONNX_FILES
 from models.embedder import MODEL_NAME, model_path
+from models.onnx_session import cpu_session
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -77,12 +78,7 @@ class OnnxEmbedder:
     def __init__(self, path: Path, threads: int = 1, batch_size: int = 1) -> None:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        self.session = ort.InferenceSession(str(path), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path, threads)
         self.tokenizer = load_tokenizer()
         self.batch_size = batch_size
 

@@ -61,14 +61,19 @@ def load_classifier(folder: Path, name: str, threads: int = 1,
 
         torch.set_num_threads(threads)
         return MlpClassifier.load(path)
-    with path.open("rb") as fh:
-        # Safe only because ModelRuntime verified this file's hash against the manifest.
-        model: ProbabilisticClassifier = pickle.load(fh)
+    model: ProbabilisticClassifier = unpickle_classifier(folder, name)
     if name == "random_forest":
         return TreeAverage(model.estimators_)  # type: ignore[attr-defined]
     if hasattr(model, "n_jobs"):
         model.n_jobs = 1  # a worker process already has its share of the cores
     return model
+
+
+def unpickle_classifier(folder: Path, name: str) -> Any:
+    """A scikit-learn classifier's pickle as training wrote it. Safe only after
+    `art.verify` accepted the file's hash (`ModelRuntime(folder)` does)."""
+    with (folder / art.CLASSIFIER_FILES[name]).open("rb") as fh:
+        return pickle.load(fh)
 
 
 class TreeAverage:
