@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import pickle
 import shutil
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 from models import artifacts as art
 from models.features import reference_features
 from models.onnx_classifier import OnnxClassifier, export_classifier
-from models.runtime import ModelRuntime, TreeAverage, load_classifier
+from models.runtime import ModelRuntime, TreeAverage, load_classifier, unpickle_classifier
 from shared.errors import ArtifactError
 
 
@@ -24,11 +23,6 @@ def training_rows(runtime: ModelRuntime, folder: Path) -> np.ndarray:
     """Every record's features, from the training run's own vectors."""
     metadata = json.loads((folder / art.METADATA).read_text(encoding="utf-8"))
     return reference_features(runtime.reference, metadata, runtime.requirements)
-
-
-def pickled(folder: Path, name: str) -> object:
-    with (folder / art.CLASSIFIER_FILES[name]).open("rb") as fh:
-        return pickle.load(fh)  # the test's own artifacts, hashed by this run
 
 
 @pytest.mark.parametrize("name", ["random_forest", "svm"])
@@ -41,7 +35,7 @@ def test_training_writes_the_onnx_export_with_the_pickles_probabilities(
     served = runtime.classifier(name)
     assert isinstance(served, OnnxClassifier)
     x = training_rows(runtime, artifacts)
-    expected = pickled(artifacts, name).predict_proba(x)  # type: ignore[attr-defined]
+    expected = unpickle_classifier(artifacts, name).predict_proba(x)
     np.testing.assert_allclose(served.predict_proba(x), expected, atol=1e-5)
     assert (served.predict_proba(x).argmax(axis=1) == expected.argmax(axis=1)).all()
 
@@ -50,7 +44,7 @@ def test_an_export_that_would_answer_differently_is_not_written(
         artifacts: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     runtime = ModelRuntime(artifacts)
     x = training_rows(runtime, artifacts)[:50]
-    forest = pickled(artifacts, "random_forest")
+    forest = unpickle_classifier(artifacts, "random_forest")
     assert export_classifier(forest, x, tmp_path / "rf.onnx") is not None
     with caplog.at_level(logging.WARNING, "cvqueue.models"):
         assert export_classifier(forest, x, tmp_path / "strict.onnx", tolerance=-1.0) is None
