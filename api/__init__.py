@@ -14,6 +14,7 @@ from api.batches import batches
 from api.contract import contract
 from api.dashboard import dashboard
 from api.health import health
+from api.jsonprovider import FastJSONProvider
 from api.limits import Limits
 from api.operators import ops
 from api.positions import Catalogue
@@ -31,6 +32,7 @@ from shared.db import autocommit
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """`test_config` may hold a ready `Settings` under "SETTINGS" and Flask options."""
     app = Flask(__name__)
+    app.json = FastJSONProvider(app)
     app.config.update(test_config or {})
     settings: Settings = app.config.get("SETTINGS") or Settings.from_env()
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -38,7 +40,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(SECRET_KEY=settings.secret_key or secrets.token_hex(32),
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
                       SESSION_COOKIE_SECURE=settings.env == "production")
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     # `//v1//x` is a 404, not a redirect whose Location would be built from the Host header.
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False

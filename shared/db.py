@@ -24,6 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
+from shared import fastjson
+
 STATUSES = ("queued", "processing", "done", "failed", "cancelled")
 UNFINISHED = ("queued", "processing")
 #: Single submits and the page go to the interactive lane, batches to the bulk lane;
@@ -229,6 +231,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+#: JSON columns (results' probabilities and explanations, stored answers) through orjson.
+JSON_CODEC: dict[str, Any] = {"json_serializer": fastjson.dumps_text,
+                              "json_deserializer": fastjson.loads}
+
+
 def make_engine(url: str) -> Engine:
     """`hide_parameters`: a database error's text (which ends up in logs) never carries the
     statement's values: CV text, other boards' labels and probabilities."""
@@ -236,11 +243,12 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True,
+                               **JSON_CODEC)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
-                         hide_parameters=True)
+                         hide_parameters=True, **JSON_CODEC)
 
 
 def autocommit(sessions: sessionmaker[Any]) -> sessionmaker[Any]:

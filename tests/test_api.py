@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from api import create_app
+from api.jsonprovider import FastJSONProvider
 from api.resources import resources
 from shared.config import Settings
 from shared.db import Submission
@@ -33,6 +34,15 @@ def client(app: Flask, api_key: str) -> FlaskClient:
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_key}"
     return client
+
+
+def test_answers_are_orjsons_utf8(app: Flask, client: FlaskClient) -> None:
+    """`api/jsonprovider.py`: the app's answers carry text as UTF-8, not \\u escapes."""
+    assert isinstance(app.json, FastJSONProvider)
+    r = client.post("/v1/submissions", json={"cv": "QA engineer", "external_id": "Zoë-東京"})
+    got = client.get(r.get_json()["status_url"])
+    assert "Zoë-東京".encode() in got.get_data()
+    assert got.get_json()["external_id"] == "Zoë-東京"
 
 
 def count_rows(app: Flask) -> int:
