@@ -229,10 +229,20 @@ def timed(action: Callable[..., Any], *args: Any, **kwargs: Any) -> float:
     return time.perf_counter() - started
 
 
-#: A poller's latencies (s): the floor, single poll (client, app), 100-id poll (client,
-#: app), 100-id status poll.
-PollSamples = tuple[list[float], list[float], list[float], list[float], list[float],
-                    list[float]]
+@dataclass
+class PollSamples:
+    """A poller's latencies (s), each poll also as the app timed it (`_app`): the floor, one
+    id, 100 ids whole and their statuses, and 100 finished CVs whole (when it was given
+    some: the loaded polls are of the stream's latest CVs, most not done, no results)."""
+
+    floor: list[float] = field(default_factory=list)
+    single: list[float] = field(default_factory=list)
+    single_app: list[float] = field(default_factory=list)
+    full: list[float] = field(default_factory=list)
+    full_app: list[float] = field(default_factory=list)
+    status: list[float] = field(default_factory=list)
+    finished: list[float] = field(default_factory=list)
+    finished_app: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -251,14 +261,9 @@ class Run:
     submit: list[float] = field(default_factory=list)
     submit_app: list[float] = field(default_factory=list)
     submit_batch: list[float] = field(default_factory=list)
-    floor: list[float] = field(default_factory=list)
-    single: list[float] = field(default_factory=list)
-    single_app: list[float] = field(default_factory=list)
-    full: list[float] = field(default_factory=list)
-    full_app: list[float] = field(default_factory=list)
-    status: list[float] = field(default_factory=list)
-    #: The poller's latencies with the workers idle (`quiet_polls`).
-    quiet: PollSamples = field(default_factory=lambda: ([], [], [], [], [], []))
+    #: The poller's latencies with the workers busy, and idle (`quiet_polls`).
+    loaded: PollSamples = field(default_factory=PollSamples)
+    quiet: PollSamples = field(default_factory=PollSamples)
     idle: list[float] = field(default_factory=list)
     eager: bool = True
     stages: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -324,7 +329,8 @@ def burst(client: Client, items: list[dict[str, Any]], database_url: str, run: R
 
 
 @contextlib.contextmanager
-def poller(stack: LocalStack, every: float) -> Iterator[tuple[Any, list[PollSamples]]]:
+def poller(stack: LocalStack, every: float, finished: list[str]
+           ) -> Iterator[tuple[Any, list[PollSamples]]]:
     """A board's poller in its own process for the block (`poll_process`): put lists of ids
     on the yielded queue for it to poll; its latencies are in the yielded list after it."""
     import multiprocessing
@@ -332,7 +338,7 @@ def poller(stack: LocalStack, every: float) -> Iterator[tuple[Any, list[PollSamp
     ctx = multiprocessing.get_context("spawn")
     recent, samples, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
     process = ctx.Process(target=poll_process, args=(stack.url, stack.api_key, recent, stop,
-                                                     samples, every))
+                                                     samples, every, finished))
     process.start()
     polled: list[PollSamples] = []
     try:
@@ -345,13 +351,13 @@ def poller(stack: LocalStack, every: float) -> Iterator[tuple[Any, list[PollSamp
 
 
 def stream(stack: LocalStack, items: list[dict[str, Any]], offered: float, seconds: float,
-           poll_every: float) -> tuple[list[str], float, float, PollSamples]:
+           poll_every: float, finished: list[str]) -> tuple[list[str], float, float, PollSamples]:
     """Submit at `offered` CVs/s (batches of 8, paced) for `seconds`, while another process
     polls the way boards do (one id, 100 ids whole, 100 ids' statuses, of the most recent
-    submissions) every `poll_every` s: the ids, when the first was sent (epoch seconds), the
-    rate offered, the polls' latencies."""
+    submissions; and the `finished` ids whole) every `poll_every` s: the ids, when the first
+    was sent (epoch seconds), the rate offered, the polls' latencies."""
     client, ids = stack.client(), list[str]()
-    with poller(stack, poll_every) as (recent, polled):
+    with poller(stack, poll_every, finished) as (recent, polled):
         started, wall = time.perf_counter(), time.time()
         for n in itertools.count():
             if time.perf_counter() - started >= seconds:
@@ -368,7 +374,7 @@ def quiet_polls(stack: LocalStack, ids: list[str], seconds: float) -> PollSample
     """The latency phase's poller on finished CVs with nothing else to do (no submits, the
     workers idle): what this machine's HTTP, scheduler and the app cost a poll before any
     load, the baseline of the latency lines."""
-    with poller(stack, LATENCY_POLL_EVERY) as (recent, polled):
+    with poller(stack, LATENCY_POLL_EVERY, []) as (recent, polled):
         recent.put(ids[-100:])
         time.sleep(seconds)
     return polled[0]
@@ -380,7 +386,7 @@ def sustained(stack: LocalStack, items: list[dict[str, Any]], offered: float, se
     pays for them; the rate is CVs per second from the first submit to the last stored."""
     client = stack.client()
     ids, wall, run.sustained_offered, _ = stream(stack, items, offered, seconds,
-                                                 SUSTAINED_POLL_EVERY)
+                                                 SUSTAINED_POLL_EVERY, [])
     statuses = client.get_many(ids[-100:], status_only=True)
     run.sustained_backlog = sum(s["status"] != "done" for s in statuses)
     wait_done(client, ids)
@@ -389,41 +395,40 @@ def sustained(stack: LocalStack, items: list[dict[str, Any]], offered: float, se
 
 
 def latency_under_load(stack: LocalStack, items: list[dict[str, Any]], offered: float,
-                       seconds: float, run: Run) -> None:
-    """The same stream, polled every `LATENCY_POLL_EVERY` s for the latency lines: a p99 of
-    the sustained stream's 130-odd samples is its second-slowest request, and moved by more
-    between runs (8.0-17.7 ms for one configuration, scratch) than any change it judged."""
-    ids, _, _, (run.floor, run.single, run.single_app, run.full, run.full_app,
-             run.status) = stream(stack, items, offered, seconds, LATENCY_POLL_EVERY)
+                       seconds: float, finished: list[str], run: Run) -> None:
+    """The same stream, polled every `LATENCY_POLL_EVERY` s for the latency lines, the
+    `finished` ids too: a p99 of the sustained stream's 130-odd samples is its
+    second-slowest request, and moved by more between runs (8.0-17.7 ms for one
+    configuration, scratch) than any change it judged."""
+    ids, _, _, run.loaded = stream(stack, items, offered, seconds, LATENCY_POLL_EVERY,
+                                   finished)
     wait_done(stack.client(), ids)
 
 
 def poll_process(url: str, key: str, recent: Any, stop: Any, samples: Any,
-                 every: float) -> None:
+                 every: float, finished: list[str]) -> None:
     """A board's poller in its own process (its own interpreter lock, as on its own machine),
     every `every` s: latencies in seconds, sent back when `stop` is set. The floor is a request
     that touches neither database nor Redis: what HTTP, the client and the server cost here."""
-    polling, ids = Client(url, key), list[str]()
-    floor: list[float] = []
-    single: list[float] = []
-    single_app: list[float] = []
-    full: list[float] = []
-    full_app: list[float] = []
-    status: list[float] = []
+    polling, ids, got = Client(url, key), list[str](), PollSamples()
     while not stop.wait(every):
         while not recent.empty():
             ids = (ids + recent.get())[-100:]
         if len(ids) < 100:
             continue
-        floor.append(timed(polling.http.get, f"{url}/healthz", timeout=10))
+        got.floor.append(timed(polling.http.get, f"{url}/healthz", timeout=10))
         with app_times(polling) as inside:
-            single.append(timed(polling.send, "GET", f"/v1/submissions/{ids[0]}"))
-        single_app += inside
+            got.single.append(timed(polling.send, "GET", f"/v1/submissions/{ids[0]}"))
+        got.single_app += inside
         with app_times(polling) as inside:
-            full.append(timed(polling.get_many, ids))
-        full_app += inside
-        status.append(timed(polling.get_many, ids, status_only=True))
-    samples.put((floor, single, single_app, full, full_app, status))
+            got.full.append(timed(polling.get_many, ids))
+        got.full_app += inside
+        got.status.append(timed(polling.get_many, ids, status_only=True))
+        if finished:
+            with app_times(polling) as inside:
+                got.finished.append(timed(polling.get_many, finished))
+            got.finished_app += inside
+    samples.put(got)
 
 
 def batch_sizes(database_url: str, ids: list[str]) -> tuple[int, float]:
@@ -459,10 +464,36 @@ def end_to_end(settings: Settings, items: list[dict[str, Any]], raw_rate: float,
         run.batches, run.mean_batch = batch_sizes(stack.settings.database_url, ids)
         run.quiet = quiet_polls(stack, ids, args.quiet_seconds)
         sustained(stack, items[half:], raw_rate, args.stream_seconds, run)
-        latency_under_load(stack, items[half:], raw_rate, args.latency_seconds, run)
+        latency_under_load(stack, items[half:], raw_rate, args.latency_seconds, ids[-100:],
+                           run)
         sampler.finish()
         run.rss, run.pss = sampler.rss, sampler.pss
     return run
+
+
+def poll_lines(run: Run) -> None:
+    """The latency phase's polls with the workers busy, then the baseline's with them idle."""
+    loaded, quiet = run.loaded, run.quiet
+    note = (f", workers busy with a sustained stream, the stream's latest 100 CVs (most not "
+            f"done yet), polled every {LATENCY_POLL_EVERY} s")
+    same = ", the same requests"
+    print(latency_line("HTTP floor (GET /healthz: no database, no Redis)", loaded.floor, note))
+    print(latency_line("single poll", loaded.single, note))
+    print(latency_line("single poll inside the app (Server-Timing)", loaded.single_app, same))
+    print(latency_line("100-id poll", loaded.full, note))
+    print(latency_line("100-id poll inside the app (Server-Timing)", loaded.full_app, same))
+    print(latency_line("100-id status poll", loaded.status, note))
+    finished = ", workers busy with the same stream, 100 of the burst's CVs, polled with them"
+    print(latency_line("100-id poll of finished CVs", loaded.finished, finished))
+    print(latency_line("100-id poll of finished CVs inside the app", loaded.finished_app, same))
+    idle = (f", workers idle and no submits (the baseline), finished CVs, polled every "
+            f"{LATENCY_POLL_EVERY} s")
+    print(latency_line("HTTP floor, workers idle", quiet.floor, idle))
+    print(latency_line("single poll, workers idle", quiet.single, idle))
+    print(latency_line("single poll inside the app, workers idle", quiet.single_app, same))
+    print(latency_line("100-id poll of finished CVs, workers idle", quiet.full, idle))
+    print(latency_line("100-id poll of finished CVs inside the app, workers idle",
+                       quiet.full_app, same))
 
 
 def report(run: Run, raw: tuple[float, float], cores: int, n: int) -> None:
@@ -491,26 +522,7 @@ def report(run: Run, raw: tuple[float, float], cores: int, n: int) -> None:
     print(latency_line("submit inside the app (Server-Timing)", run.submit_app,
                        ", the same requests"))
     print(latency_line("batch submit of 100", run.submit_batch, ", burst"))
-    note = (f", workers busy with a sustained stream, the stream's latest 100 CVs (most not "
-            f"done yet), polled every {LATENCY_POLL_EVERY} s")
-    print(latency_line("HTTP floor (GET /healthz: no database, no Redis)", run.floor, note))
-    print(latency_line("single poll", run.single, note))
-    print(latency_line("single poll inside the app (Server-Timing)", run.single_app,
-                       ", the same requests"))
-    print(latency_line("100-id poll", run.full, note))
-    print(latency_line("100-id poll inside the app (Server-Timing)", run.full_app,
-                       ", the same requests"))
-    print(latency_line("100-id status poll", run.status, note))
-    floor, single, single_app, full, full_app, _ = run.quiet
-    quiet = (f", workers idle and no submits (the baseline), finished CVs, polled every "
-             f"{LATENCY_POLL_EVERY} s")
-    print(latency_line("HTTP floor, workers idle", floor, quiet))
-    print(latency_line("single poll, workers idle", single, quiet))
-    print(latency_line("single poll inside the app, workers idle", single_app,
-                       ", the same requests"))
-    print(latency_line("100-id poll, workers idle", full, quiet))
-    print(latency_line("100-id poll inside the app, workers idle", full_app,
-                       ", the same requests"))
+    poll_lines(run)
     shares = ", ".join(f"{k} {v:.1f} s ({100 * v / (run.elapsed * cores):.0f}%)"
                        for k, v in run.cpu.items())
     print(f"CPU used during the burst, share of {cores} cores: {shares}")
