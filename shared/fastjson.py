@@ -26,4 +26,4 @@ def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
 
 def dumps_text(value: Any) -> str:
     """For SQLAlchemy's `json_serializer`, which wants text."""
-    return orjson.dumps(value, option=OPTIONS).decode()
+    return dumps(value).decode()
