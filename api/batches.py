@@ -15,7 +15,7 @@ from api.errors import bad_request, not_found
 from api.resources import resources
 from shared.db import Batch, Submission, utcnow
 from shared.events import complete_batches
-from shared.serialize import batch_counts, batch_json, page_json, shown
+from shared.serialize import batch_counts, batch_json, page_json, shown, shown_statement
 
 batches = Blueprint("batches", __name__, url_prefix="/v1/batches")
 batches.before_request(authenticate)
@@ -40,7 +40,7 @@ def _page(session: Session, batch_id: str, after: str, limit: int) -> dict[str, 
         if seq is None:
             raise bad_request("'after' is not a submission of this batch")
         where = where & (Submission.seq > seq)
-    return page_json(shown(session, where, limit=limit + 1), limit, after)
+    return page_json(shown(session, shown_statement(where).limit(limit + 1)), limit, after)
 
 
 @batches.get("/<batch_id>")

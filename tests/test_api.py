@@ -180,51 +180,62 @@ def test_a_result_shows_nothing_of_other_boards(app: Flask, client: FlaskClient)
     sid = client.post("/v1/submissions", json={"cv": "a CV"}).get_json()["id"]
     page = client.get("/v1/submissions?limit=1").get_json()
     assert page["next_cursor"] == sid
-    from shared.db import Neighbour, Result, Submission
-    from shared.serialize import submission_json
+    from shared.db import Board, Neighbour, Result
 
-    row = Submission(id="f" * 32, board_id=1, status="done", cv="x", attempts=1,
-                     result=Result(label="Accepted", probabilities={"Accepted": 1.0},
-                                   classifier="svm", model_version="v", batch_id="b",
-                                   batch_size=31), neighbours=[Neighbour(
-                                       rank=1, reference_id="r", similarity=0.5, label="A")])
-    assert "batch_size" not in submission_json(row)["result"]
-
-
-def test_a_poll_by_ids_shows_each_submission_as_its_own_poll_does(
-        app: Flask, client: FlaskClient) -> None:
-    """The 100-id poll and the listing read rows, the single poll ORM objects: the same JSON
-    for a finished submission (result, explanation, neighbours in rank order), a failed one
-    and a queued one."""
-    from shared.db import Board, Neighbour, Result, utcnow
-
-    queued = client.post("/v1/submissions", json={"cv": "a CV", "position": "QA"}).get_json()["id"]
     with resources(app).sessions.begin() as s:
         board = s.scalar(select(Board.id).where(Board.name == "board-a"))
+        s.add(Submission(id="f" * 32, board_id=board, status="done", cv="x", attempts=1,
+                         result=Result(label="Accepted", probabilities={"Accepted": 1.0},
+                                       classifier="svm", model_version="v", batch_id="b",
+                                       batch_size=31), neighbours=[Neighbour(
+                                           rank=1, reference_id="r", similarity=0.5, label="A")]))
+    result = client.get(f"/v1/submissions/{'f' * 32}").get_json()["result"]
+    assert result["label"] == "Accepted" and "batch_size" not in result
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_every_poll_shows_what_was_stored(settings: Settings, database: str,
+                                          request: pytest.FixtureRequest) -> None:
+    """The database writes a result's neighbours as JSON and the stored probabilities and
+    explanation pass through as their text: the single poll, the 100-id poll and the
+    listing show a finished submission (neighbours in rank order, labels any text), a
+    failed one and a queued one as stored, in one statement."""
+    from shared.db import Board, Neighbour, Result, utcnow
+
+    app, client = board_client(settings, database, request)
+    queued = client.post("/v1/submissions", json={"cv": "a CV", "position": "QA"}).get_json()["id"]
+    odd = 'Rejected "late" – Zoë\\'
+    explanation = {"factors": [{"factor": "skills", "weight": 0.1}], "note": "東京"}
+    with resources(app).sessions.begin() as s:
+        board = s.scalar(select(Board.id).where(Board.name == "board-w"))
         s.add_all([
             Submission(id="d" * 32, board_id=board, status="done", cv="x", attempts=1,
                        position="Data Scientist", external_id="ext-1", started_at=utcnow(),
                        finished_at=utcnow(), result=Result(
-                           label="Accepted", probabilities={"Accepted": 0.8, "Rejected": 0.2},
+                           label="Accepted", probabilities={"Accepted": 0.8, odd: 0.2},
                            classifier="rf", model_version="v1", batch_id="b", batch_size=3,
-                           explanation={"factors": [{"factor": "skills", "weight": 0.1}]}),
+                           explanation=explanation),
                        neighbours=[Neighbour(rank=rank, reference_id=f"ref-{rank}",
-                                             similarity=1 - rank / 10, label="Rejected")
+                                             similarity=[0.912345, -0.25, 1e-06][rank - 1],
+                                             label=odd if rank == 2 else "Accepted")
                                    for rank in (3, 1, 2)]),
             Submission(id="e" * 32, board_id=board, status="failed", cv="y", attempts=3,
                        error="the model failed on this CV")])
     ids = ["d" * 32, "e" * 32, queued]
+    sent, _ = on_the_wire(app)
     items = client.get(f"/v1/submissions?ids={','.join(ids)}").get_json()["items"]
-    assert items == [client.get(f"/v1/submissions/{i}").get_json() for i in ids]
-    listed = client.get("/v1/submissions").get_json()["items"]  # in submission order
-    assert listed == [items[2], items[0], items[1]]
-    assert [n["reference_id"] for n in items[0]["result"]["neighbours"]] == [
-        "ref-1", "ref-2", "ref-3"]
-    assert items[0]["result"]["explanation"]["factors"][0]["factor"] == "skills"
-    assert items[1]["error"] == "the model failed on this CV" and "result" not in items[2]
-    sent, _ = on_the_wire(app)  # unfinished ones have no neighbours to ask for
-    assert client.get(f"/v1/submissions?ids={queued},{'e' * 32}").status_code == 200
     assert verbs(sent) == ["SELECT", "SELECT"]  # the key, the rows
+    assert items == [client.get(f"/v1/submissions/{i}").get_json() for i in ids]
+    assert client.get("/v1/submissions").get_json()["items"] == [items[2], items[0], items[1]]
+    assert items[0]["result"] == {
+        "label": "Accepted", "probabilities": {"Accepted": 0.8, odd: 0.2}, "classifier": "rf",
+        "model_version": "v1", "explanation": explanation, "neighbours": [
+            {"reference_id": f"ref-{rank}", "similarity": similarity, "outcome": outcome,
+             "url": f"/v1/reference/ref-{rank}"}
+            for rank, similarity, outcome in [(1, 0.912345, "Accepted"), (2, -0.25, odd),
+                                              (3, 1e-06, "Accepted")]]}
+    assert items[1]["error"] == "the model failed on this CV" and "result" not in items[2]
+    assert "result" not in items[1] and items[2]["status"] == "queued"
 
 
 def test_readiness_is_computed_at_most_once_a_second(client: FlaskClient,

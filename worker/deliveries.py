@@ -12,7 +12,6 @@ after `webhook_max_attempts` the delivery is `dead` until redelivered.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -22,11 +21,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
+from shared import fastjson
 from shared.config import Settings
 from shared.db import Batch, Board, Submission, WebhookDelivery, as_utc, utcnow
-from shared.serialize import batch_counts, batch_json, submission_json
+from shared.serialize import batch_counts, batch_json, shown, shown_statement
 from shared.webhooks import Answer, post, signature
 
 log = logging.getLogger("cvqueue.webhooks")
@@ -73,10 +73,9 @@ def _data(session: Session, due: Due) -> dict[str, Any] | None:
         if batch is None or batch.board_id != due.board_id:
             return None
         return batch_json(batch, batch_counts(session, batch.id))
-    found = session.scalar(select(Submission).where(
-        Submission.id == due.subject, Submission.board_id == due.board_id).options(
-        selectinload(Submission.result), selectinload(Submission.neighbours)))
-    return None if found is None else submission_json(found)
+    found = shown(session, shown_statement((Submission.id == due.subject)
+                                           & (Submission.board_id == due.board_id)))
+    return found[0] if found else None
 
 
 def message(sessions: sessionmaker[Any], due: Due, now: datetime) -> Message | str:
@@ -92,8 +91,7 @@ def message(sessions: sessionmaker[Any], due: Due, now: datetime) -> Message | s
     if (board.webhook_previous_secret and board.webhook_previous_until
             and as_utc(board.webhook_previous_until) > now):
         keys.append(board.webhook_previous_secret)
-    body = json.dumps({"type": due.event, "timestamp": now.isoformat(), "data": data},
-                      ensure_ascii=False, separators=(",", ":"))
+    body = fastjson.dumps_text({"type": due.event, "timestamp": now.isoformat(), "data": data})
     return Message(board.webhook_url, keys, body)
 
 
