@@ -48,15 +48,19 @@ def _pg_member(key: str, value: ColumnExpressionArgument[Any], first: bool = Fal
     return _sql_text(("{" if first else ",") + f'"{key}":') + cast(func.to_json(value), Text)
 
 
-#: SQLite's JSON functions keep key order and write compact JSON; before SQLite 3.44 an
-#: aggregate has no ORDER BY, but a subquery's order is kept by the aggregate reading it.
-_SQLITE_NEIGHBOURS = select(func.json_group_array(func.json(
-    select(func.json_object(
-        _sql_text("reference_id"), Neighbour.reference_id, _sql_text("similarity"),
-        Neighbour.similarity, _sql_text("outcome"), Neighbour.label, _sql_text("url"), _URL)
-        .label("item"))
-    .where(_OF_THIS_SUBMISSION).order_by(Neighbour.rank).correlate(Submission).subquery()
-    .c.item))).correlate(Submission).scalar_subquery()
+#: SQLite's json_object keeps key order and writes compact JSON. Before SQLite 3.44 an
+#: aggregate has no ORDER BY, but one reading an ordered subquery keeps its order. The
+#: objects are joined as text: json_group_array would parse each again (a third of the
+#: statement's time for 500 neighbours).
+_SQLITE_NEIGHBOURS = select(
+    _sql_text("[") + func.group_concat(
+        select(func.json_object(
+            _sql_text("reference_id"), Neighbour.reference_id, _sql_text("similarity"),
+            Neighbour.similarity, _sql_text("outcome"), Neighbour.label, _sql_text("url"),
+            _URL).label("item"))
+        .where(_OF_THIS_SUBMISSION).order_by(Neighbour.rank).correlate(Submission).subquery()
+        .c.item, _sql_text(",")) + _sql_text("]")
+).correlate(Submission).scalar_subquery()
 #: PostgreSQL's json_build_object writes `"key" : value` and jsonb reorders keys: the members
 #: are written here, each value by to_json.
 _PG_NEIGHBOURS = select(
