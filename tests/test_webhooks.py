@@ -62,6 +62,8 @@ def test_signed_deliveries_retried_until_received_once_per_event(
         until(lambda: len(receiver.delivered("submission.completed")) == 4, what="4 results")
         until(lambda: receiver.delivered("batch.completed"), what="batch.completed")
         deliveries = http.get(f"{stack.url}/v1/webhook/deliveries").json()["items"]
+        polled = {sid: http.get(f"{stack.url}/v1/submissions/{sid}").json()
+                  for sid in (single, *batch["ids"])}
     receiver.close()
 
     assert {r.data["id"] for r in receiver.delivered("submission.completed")} == {
@@ -73,6 +75,8 @@ def test_signed_deliveries_retried_until_received_once_per_event(
         attempts = [r for r in receiver.received if r.webhook_id == message_id]
         assert [a.answered for a in attempts] == [503, 503, 204]  # same id on every retry
         assert all(a.verified_with == receiver.secrets for a in attempts)
+    for r in receiver.delivered("submission.completed"):  # exactly what the API shows
+        assert r.data == polled[r.data["id"]]
     result = receiver.delivered("submission.completed")[0].data
     assert result["status"] == "done" and result["result"]["explanation"]["factors"]
     assert "cv" not in result  # the board's API shows no CV text; nor does its webhook
