@@ -44,7 +44,9 @@ _OF_THIS_SUBMISSION = Neighbour.submission_seq == Submission.seq
 _URL = _sql_text("/v1/reference/") + Neighbour.reference_id
 
 
-def _pg_member(key: str, value: ColumnExpressionArgument[Any], first: bool = False) -> ColumnElement[str]:
+def _pg_member(key: str, value: ColumnExpressionArgument[Any], first: bool = False
+               ) -> ColumnElement[str]:
+    """`"key":<value as JSON>`, opening the object if `first`, else after a comma."""
     return _sql_text(("{" if first else ",") + f'"{key}":') + cast(func.to_json(value), Text)
 
 
