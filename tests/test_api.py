@@ -200,6 +200,8 @@ def test_every_poll_shows_what_was_stored(settings: Settings, database: str,
     explanation pass through as their text: the single poll, the 100-id poll and the
     listing show a finished submission (neighbours in rank order, labels any text), a
     failed one and a queued one as stored, in one statement."""
+    from sqlalchemy import null
+
     from shared.db import Board, Neighbour, Result, utcnow
 
     app, client = board_client(settings, database, request)
@@ -220,13 +222,20 @@ def test_every_poll_shows_what_was_stored(settings: Settings, database: str,
                                              label=odd if rank == 2 else "Accepted")
                                    for rank in (3, 1, 2)]),
             Submission(id="e" * 32, board_id=board, status="failed", cv="y", attempts=3,
-                       error="the model failed on this CV")])
+                       error="the model failed on this CV"),
+            Submission(id="c" * 32, board_id=board, status="done", cv="z", attempts=1,
+                       result=Result(  # stored before explanations, or with k = 0
+                           label="Rejected", probabilities={"Rejected": 1.0}, classifier="svm",
+                           model_version="v0", batch_id="b", batch_size=1,
+                           explanation=null()))])
+    bare = client.get(f"/v1/submissions/{'c' * 32}").get_json()["result"]
+    assert bare["neighbours"] == [] and bare["explanation"] is None
     ids = ["d" * 32, "e" * 32, queued]
     sent, _ = on_the_wire(app)
     items = client.get(f"/v1/submissions?ids={','.join(ids)}").get_json()["items"]
     assert verbs(sent) == ["SELECT", "SELECT"]  # the key, the rows
     assert items == [client.get(f"/v1/submissions/{i}").get_json() for i in ids]
-    assert client.get("/v1/submissions").get_json()["items"] == [items[2], items[0], items[1]]
+    assert client.get("/v1/submissions").get_json()["items"][:3] == [items[2], items[0], items[1]]
     assert items[0]["result"] == {
         "label": "Accepted", "probabilities": {"Accepted": 0.8, odd: 0.2}, "classifier": "rf",
         "model_version": "v1", "explanation": explanation, "neighbours": [
