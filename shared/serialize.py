@@ -64,13 +64,14 @@ _SQLITE_NEIGHBOURS = select(
         .c.item, _sql_text(",")) + _sql_text("]")
 ).correlate(Submission).scalar_subquery()
 #: PostgreSQL's json_build_object writes `"key" : value` and jsonb reorders keys: the members
-#: are written here, each value by to_json.
+#: are written here, each value by to_json. Without neighbours both statements give NULL,
+#: which `shown_json` shows as [].
 _PG_NEIGHBOURS = select(
-    _sql_text("[") + func.coalesce(func.string_agg(
+    _sql_text("[") + func.string_agg(
         _pg_member("reference_id", Neighbour.reference_id, first=True)
         + _pg_member("similarity", Neighbour.similarity) + _pg_member("outcome", Neighbour.label)
         + _pg_member("url", _URL) + _sql_text("}"),
-        aggregate_order_by(_sql_text(","), Neighbour.rank)), _sql_text("")) + _sql_text("]")
+        aggregate_order_by(_sql_text(","), Neighbour.rank)) + _sql_text("]")
 ).where(_OF_THIS_SUBMISSION).correlate(Submission).scalar_subquery()
 
 
