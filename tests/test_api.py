@@ -228,14 +228,15 @@ def test_every_poll_shows_what_was_stored(settings: Settings, database: str,
                            label="Rejected", probabilities={"Rejected": 1.0}, classifier="svm",
                            model_version="v0", batch_id="b", batch_size=1,
                            explanation=null()))])
-    bare = client.get(f"/v1/submissions/{'c' * 32}").get_json()["result"]
-    assert bare["neighbours"] == [] and bare["explanation"] is None
+    bare = client.get(f"/v1/submissions/{'c' * 32}").get_json()
+    assert bare["result"]["neighbours"] == [] and bare["result"]["explanation"] is None
     ids = ["d" * 32, "e" * 32, queued]
     sent, _ = on_the_wire(app)
     items = client.get(f"/v1/submissions?ids={','.join(ids)}").get_json()["items"]
     assert verbs(sent) == ["SELECT", "SELECT"]  # the key, the rows
     assert items == [client.get(f"/v1/submissions/{i}").get_json() for i in ids]
-    assert client.get("/v1/submissions").get_json()["items"][:3] == [items[2], items[0], items[1]]
+    assert client.get("/v1/submissions").get_json()["items"] == [items[2], items[0], items[1],
+                                                                 bare]
     assert items[0]["result"] == {
         "label": "Accepted", "probabilities": {"Accepted": 0.8, odd: 0.2}, "classifier": "rf",
         "model_version": "v1", "explanation": explanation, "neighbours": [
