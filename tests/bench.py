@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import psutil
 import requests
@@ -175,13 +176,46 @@ class MemorySampler(threading.Thread):
         self.sample()
 
 
-def cpu_seconds(stack: LocalStack) -> dict[str, float]:
-    """CPU time used so far by the API, the worker (main + children) and this client."""
-    def tree(pid: int) -> float:
-        proc = psutil.Process(pid)
-        return sum(sum(p.cpu_times()[:2]) for p in [proc, *proc.children(True)])
-    return {"api": tree(stack.procs[0].pid), "worker": tree(stack.worker_procs[0].pid),
-            "bench client": sum(psutil.Process().cpu_times()[:2])}
+def listener(port: int) -> psutil.Process | None:
+    """The process listening on this machine's TCP `port`, if any."""
+    for conn in psutil.net_connections("tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            return psutil.Process(conn.pid) if conn.pid else None
+    return None
+
+
+def services(stack: LocalStack) -> dict[str, psutil.Process | None]:
+    """The stack's redis-server (embedded, or listening on the broker's port) and the
+    PostgreSQL server (when the database is one on this machine): their CPU is the
+    configuration's too."""
+    broker, database = urlparse(stack.settings.broker_url), urlparse(
+        stack.settings.database_url)
+    found = {"redis-server": psutil.Process(stack.redis.proc.pid) if stack.redis
+             else listener(broker.port or 6379)}
+    if database.scheme.startswith("postgresql"):
+        found["PostgreSQL"] = listener(database.port or 5432)
+    return found
+
+
+def cpu_seconds(stack: LocalStack) -> dict[str, dict[int, float]]:
+    """CPU time used so far by the API, the worker, this client and the stack's services,
+    per process of each (main + children): a database backend may start meanwhile."""
+    def tree(proc: psutil.Process | None) -> dict[int, float]:
+        times: dict[int, float] = {}
+        for p in [proc, *proc.children(True)] if proc else []:
+            with contextlib.suppress(psutil.Error):
+                times[p.pid] = sum(p.cpu_times()[:2])
+        return times
+    return {"api": tree(psutil.Process(stack.procs[0].pid)),
+            "worker": tree(psutil.Process(stack.worker_procs[0].pid)),
+            "bench client": {0: sum(psutil.Process().cpu_times()[:2])},
+            **{name: tree(proc) for name, proc in services(stack).items()}}
+
+
+def cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]
+             ) -> dict[str, float]:
+    return {name: sum(cpu - before.get(name, {}).get(pid, 0.0) for pid, cpu in times.items())
+            for name, times in after.items()}
 
 
 def stage_sums(metrics_url: str) -> dict[str, tuple[float, float]]:
@@ -458,7 +492,7 @@ def end_to_end(settings: Settings, items: list[dict[str, Any]], raw_rate: float,
         cpu_before, stages_before = cpu_seconds(stack), stage_sums(metrics_url)
         half = 4 + (len(items) - 4) // 2
         ids = burst(client, items[4:half], stack.settings.database_url, run)
-        run.cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(stack).items()}
+        run.cpu = cpu_used(cpu_before, cpu_seconds(stack))
         run.stages = {s: (v[0] - stages_before[s][0], v[1] - stages_before[s][1])
                       for s, v in stage_sums(metrics_url).items()}
         run.batches, run.mean_batch = batch_sizes(stack.settings.database_url, ids)
@@ -525,7 +559,9 @@ def report(run: Run, raw: tuple[float, float], cores: int, n: int) -> None:
     poll_lines(run)
     shares = ", ".join(f"{k} {v:.1f} s ({100 * v / (run.elapsed * cores):.0f}%)"
                        for k, v in run.cpu.items())
-    print(f"CPU used during the burst, share of {cores} cores: {shares}")
+    total = sum(run.cpu.values())
+    print(f"CPU used during the burst, share of {cores} cores: {shares}; in all {total:.1f} s "
+          f"({100 * total / (run.elapsed * cores):.0f}%)")
     print("worker peak RSS per process MiB: " + ", ".join(
         f"{name} {mib:.0f}" for name, mib in run.rss.items()))
     print("worker peak PSS per process MiB (shared pages split; sampled every 2 s): " + ", ".join(
