@@ -413,26 +413,6 @@ def test_polls_by_id_use_the_id_index_before_any_analyze(
         raw.close()
 
 
-def test_polls_by_ids_send_one_statement_whatever_the_count(
-        settings: Settings, request: pytest.FixtureRequest) -> None:
-    """On PostgreSQL the ids go as one array (`shared.oneof`): the same short statement for
-    4 ids or 100, which psycopg parses once; an expanding IN was 100 placeholders, rendered
-    and parsed again for every poll."""
-    app, client = board_client(settings, "postgresql", request)
-    ids = client.post("/v1/submissions/batch", json=[{"cv": f"CV {i}"} for i in range(100)]
-                      ).get_json()["ids"]
-    sent, _ = on_the_wire(app)
-    for n in (3, 99):  # and an unknown id: 4 and 100
-        for query in ("", "&fields=status"):
-            body = client.get(f"/v1/submissions?ids={','.join(reversed(ids[:n]))},{'f' * 32}"
-                              f"{query}").get_json()
-            assert [i["id"] for i in body["items"]] == list(reversed(ids[:n]))
-            assert body["missing"] == ["f" * 32]
-    polls = [sql for sql, _ in sent if "WHERE submissions.id" in sql]
-    assert len(polls) == 4 and len(set(polls)) == 2, "one statement per kind of poll"
-    assert all("submissions.id = ANY (" in sql and len(sql) < 2000 for sql in polls)
-
-
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_a_poll_reads_on_one_connection_in_two_statements(
         settings: Settings, database: str, request: pytest.FixtureRequest) -> None:
