@@ -177,17 +177,18 @@ class MemorySampler(threading.Thread):
 
 
 def listener(port: int) -> psutil.Process | None:
-    """The process listening on this machine's TCP `port`, if any."""
-    for conn in psutil.net_connections("tcp"):
-        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-            return psutil.Process(conn.pid) if conn.pid else None
+    """The process listening on this machine's TCP `port`, if this user may see it."""
+    with contextlib.suppress(psutil.Error):
+        for conn in psutil.net_connections("tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+                return psutil.Process(conn.pid) if conn.pid else None
     return None
 
 
 def services(stack: LocalStack) -> dict[str, psutil.Process | None]:
     """The stack's redis-server (embedded, or listening on the broker's port) and the
     PostgreSQL server (when the database is one on this machine): their CPU is the
-    configuration's too."""
+    configuration's too. A server not found (another host, another user's) is left out."""
     broker, database = urlparse(stack.settings.broker_url), urlparse(
         stack.settings.database_url)
     found = {"redis-server": psutil.Process(stack.redis.proc.pid) if stack.redis
@@ -209,7 +210,7 @@ def cpu_seconds(stack: LocalStack) -> dict[str, dict[int, float]]:
     return {"api": tree(psutil.Process(stack.procs[0].pid)),
             "worker": tree(psutil.Process(stack.worker_procs[0].pid)),
             "bench client": {0: sum(psutil.Process().cpu_times()[:2])},
-            **{name: tree(proc) for name, proc in services(stack).items()}}
+            **{name: tree(proc) for name, proc in services(stack).items() if proc}}
 
 
 def cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]
