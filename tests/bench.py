@@ -209,7 +209,7 @@ def cpu_seconds(stack: LocalStack) -> dict[str, dict[int, float]]:
         return times
     return {"api": tree(psutil.Process(stack.procs[0].pid)),
             "worker": tree(psutil.Process(stack.worker_procs[0].pid)),
-            "bench client": {0: sum(psutil.Process().cpu_times()[:2])},
+            "bench client": {os.getpid(): sum(psutil.Process().cpu_times()[:2])},
             **{name: tree(proc) for name, proc in services(stack).items() if proc}}
 
 
