@@ -11,9 +11,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import urllib3
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from shared.client import Client, verify_webhook
+from shared.client import Client, pool_for, verify_webhook
+from shared.errors import CvqError
 from shared.webhooks import new_message_id, new_secret, signature
 
 
@@ -56,3 +58,41 @@ def test_verify_webhook_accepts_the_signed_body_and_refuses_an_altered_one() -> 
         verify_webhook(secret, body.replace("completed", "failed").encode(), headers)
     with pytest.raises(WebhookVerificationError):
         verify_webhook(new_secret(), body.encode(), headers)
+
+
+def test_the_environment_proxy_is_honoured_unless_no_proxy_exempts_the_host(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert not isinstance(pool_for("http://api.example"), urllib3.ProxyManager)
+    monkeypatch.setenv("http_proxy", "http://proxy.example:3128")
+    proxied = pool_for("http://api.example")
+    assert isinstance(proxied, urllib3.ProxyManager)
+    assert proxied.proxy is not None and proxied.proxy.host == "proxy.example"
+    monkeypatch.setenv("no_proxy", "api.example")
+    assert not isinstance(pool_for("http://api.example"), urllib3.ProxyManager)
+
+
+def test_hooks_see_every_response_and_errors_carry_the_api_message() -> None:
+    class Refuses(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            payload = json.dumps({"error": "not_found", "message": "no such submission"}).encode()
+            self.send_response(404)
+            self.send_header("Server-Timing", "app;dur=1.5")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuses)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client, seen = Client(f"http://127.0.0.1:{server.server_port}", "k"), list[str]()
+    client.hooks.append(lambda r: seen.append(r.headers["Server-Timing"]))
+    try:
+        with pytest.raises(CvqError, match="404 no such submission"):
+            client.get_many(["a" * 32])
+    finally:
+        server.shutdown()
+    assert seen == ["app;dur=1.5"]
