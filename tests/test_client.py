@@ -1,12 +1,15 @@
 """The Python client against a real HTTP server that refuses first: retries reuse the
-Idempotency-Key and wait what Retry-After says; webhook verification."""
+Idempotency-Key and wait what Retry-After says; errors carry the API's message, hooks see
+every response, the environment's proxy is honoured; webhook verification."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,31 +22,44 @@ from shared.errors import CvqError
 from shared.webhooks import new_message_id, new_secret, signature
 
 
+class JsonHandler(http.server.BaseHTTPRequestHandler):
+    """A stand-in for the API; `reply` sends a JSON answer."""
+
+    def reply(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        for name, value in {**headers, "Content-Length": str(len(payload))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serving(handler: type[JsonHandler]) -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
 def test_submit_retries_a_503_after_retry_after_with_the_same_key() -> None:
     seen: list[tuple[float, str]] = []
 
-    class Busy(http.server.BaseHTTPRequestHandler):
+    class Busy(JsonHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers["Content-Length"]))
             seen.append((time.monotonic(), self.headers["Idempotency-Key"]))
             status, body = (503, {"error": "unavailable"}) if len(seen) < 3 else (
                 202, {"id": "a" * 32})
-            payload = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Retry-After", "1")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            self.reply(status, body, {"Retry-After": "1"})
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Busy)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        assert Client(f"http://127.0.0.1:{server.server_port}", "k").submit({"cv": "x"}) == "a" * 32
-    finally:
-        server.shutdown()
+    with serving(Busy) as url:
+        assert Client(url, "k").submit({"cv": "x"}) == "a" * 32
     assert len(seen) == 3 and len({key for _, key in seen}) == 1
     assert seen[1][0] - seen[0][0] >= 0.9 and seen[2][0] - seen[1][0] >= 0.9
 
@@ -74,25 +90,15 @@ def test_the_environment_proxy_is_honoured_unless_no_proxy_exempts_the_host(
 
 
 def test_hooks_see_every_response_and_errors_carry_the_api_message() -> None:
-    class Refuses(http.server.BaseHTTPRequestHandler):
+    class Refuses(JsonHandler):
         def do_GET(self) -> None:
-            payload = json.dumps({"error": "not_found", "message": "no such submission"}).encode()
-            self.send_response(404)
-            self.send_header("Server-Timing", "app;dur=1.5")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            self.reply(404, {"error": "not_found", "message": "no such submission"},
+                       {"Server-Timing": "app;dur=1.5"})
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuses)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    client, seen = Client(f"http://127.0.0.1:{server.server_port}", "k"), list[str]()
-    client.hooks.append(lambda r: seen.append(r.headers["Server-Timing"]))
-    try:
+    seen: list[str] = []
+    with serving(Refuses) as url:
+        client = Client(url, "k")
+        client.hooks.append(lambda r: seen.append(r.headers["Server-Timing"]))
         with pytest.raises(CvqError, match="404 no such submission"):
             client.get_many(["a" * 32])
-    finally:
-        server.shutdown()
     assert seen == ["app;dur=1.5"]
