@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 from urllib.request import getproxies, proxy_bypass
 
 import requests
@@ -78,7 +78,9 @@ class Client:
                 message = fastjson.loads(response.data).get("message", "")
             except (ValueError, AttributeError):
                 message = response.data[:200].decode(errors="replace")
-            raise CvqError(f"{self.base_url}{response.url}: {response.status} {message}")
+            # urllib3 keeps the path a request went to, or the whole URL through a proxy.
+            where = urljoin(self.base_url, response.url or "")
+            raise CvqError(f"{where}: {response.status} {message}")
         return fastjson.loads(response.data)  # 100 finished CVs: 0.7 ms, 2.0 with json
 
     def send(self, method: str, path: str, *, json: Any = None,
