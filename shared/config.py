@@ -86,6 +86,9 @@ class Settings:
     #: API a burst of encoding does not delay submits and polls (the encode takes the
     #: cores the API leaves idle). 0 leaves it as it is.
     worker_nice: Annotated[int, Field(ge=0, le=19)] = 10
+    #: The API's threads at a real-time CPU priority (SCHED_RR 1), where it shares a machine
+    #: with workers: see `shared.priority`. Off, as it needs a privilege to take.
+    api_realtime: bool = False
     #: A `processing` claim older than this may be taken over by another worker.
     lease_seconds: Positive = 300
     #: After this many claims a submission that never completed is marked `failed`.

@@ -306,6 +306,7 @@ class Run:
     cpu: dict[str, float] = field(default_factory=dict)
     rss: dict[str, float] = field(default_factory=dict)
     pss: dict[str, float] = field(default_factory=dict)
+    api_priority: str = ""
 
 
 def wait_done(client: Client, ids: list[str]) -> None:
@@ -485,6 +486,7 @@ def end_to_end(settings: Settings, items: list[dict[str, Any]], raw_rate: float,
         first = client.submit(items[0])
         client.wait([first], timeout=300)
         run.first_done = last_finished(stack.settings.database_url, [first]) - launched
+        run.api_priority = api_priority(stack)
         client.wait([client.submit(i) for i in items[1:4]], timeout=300)  # every child loaded
         time.sleep(1)
         run.idle = idle_singles(stack, items[-IDLE_SINGLES:])
@@ -505,6 +507,16 @@ def end_to_end(settings: Settings, items: list[dict[str, Any]], raw_rate: float,
         sampler.finish()
         run.rss, run.pss = sampler.rss, sampler.pss
     return run
+
+
+def api_priority(stack: LocalStack) -> str:
+    """The API's CPU priority as its threads have it (CVQ_API_REALTIME may be refused)."""
+    threads = psutil.Process(stack.procs[0].pid).threads()
+    realtime = sum(os.sched_getscheduler(t.id) & ~os.SCHED_RESET_ON_FORK == os.SCHED_RR
+                   for t in threads)
+    if realtime:
+        return f"real-time, SCHED_RR 1, on {realtime} of its {len(threads)} threads"
+    return "ordinary (CVQ_API_REALTIME off, or refused: see the API's log)"
 
 
 def poll_lines(run: Run) -> None:
@@ -534,6 +546,7 @@ def poll_lines(run: Run) -> None:
 
 def report(run: Run, raw: tuple[float, float], cores: int, n: int) -> None:
     raw_rate, layout = raw
+    print(f"API priority: {run.api_priority}")
     print(f"end to end burst ({n} CVs, half batch endpoint, half singles): {run.rate:.1f} CVs/s "
           f"in {run.elapsed:.1f} s")
     print(f"ratio end-to-end / raw encode: {run.rate / raw_rate:.3f} (burst; target >= 0.95)")
@@ -614,7 +627,8 @@ def main() -> None:
           "words")
     base = replace(Settings.from_env(), artifacts=args.artifacts, queue="cvqueue-bench",
                    worker_metrics_port=free_port(), rate_limit_per_minute=10**9,
-                   rate_limit_per_address=10**9, max_board_queue=10**6)  # not the limits
+                   rate_limit_per_address=10**9, max_board_queue=10**6,  # not the limits
+                   api_realtime=True)  # API and workers share the machine: README
     base = replace(base, encoder=serving_encoder(base.encoder, base.artifacts))  # type: ignore[arg-type]
     raw_rate = raw_encode(texts, base)
     Path("var/bench").mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,8 @@ from typing import Any
 import yaml
 
 from shared.cli import app
+from shared.config import Settings
+from shared.priority import REALTIME_PRIORITY
 from shared.stack import API_COMMAND, SWEEPER_COMMAND, WORKER_COMMAND
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,3 +92,13 @@ def test_prometheus_scrapes_the_api_with_a_key_and_every_worker() -> None:
     port = int(services["worker"]["environment"]["CVQ_WORKER_METRICS_PORT"])
     assert jobs["cvqueue-worker"]["dns_sd_configs"][0]["port"] == port
     assert any("prometheus.yml" in v for v in services["prometheus"]["volumes"])
+
+
+def test_the_api_can_take_the_real_time_priority_it_asks_for() -> None:
+    """The image runs as a user without privileges: the rtprio limit is what lets it."""
+    services = compose()["services"]
+    api = services["api"]
+    assert Settings.from_env({"CVQ_API_REALTIME": api["environment"]["CVQ_API_REALTIME"]}
+                             ).api_realtime
+    assert api["ulimits"]["rtprio"] >= REALTIME_PRIORITY
+    assert "CVQ_API_REALTIME" not in services["worker"]["environment"]

@@ -21,6 +21,7 @@ from shared.config import Settings
 from shared.db import Neighbour, Result, Submission, make_sessions
 from shared.stack import LocalStack
 from shared.status import workers_alive
+from tests.test_priority import realtime_allowed
 
 pytestmark = pytest.mark.e2e
 
@@ -103,21 +104,36 @@ def started_since_boot(pid: int) -> float:
 
 def check_priority(stack: LocalStack) -> None:
     """Workers run below the API: their own nice, and their session's (autogroup) nice,
-    without which their nice would not weigh against the API's session."""
+    without which their nice would not weigh against the API's session; with
+    `api_realtime`, every API thread at SCHED_RR 1 where the machine allows it."""
     nice = stack.settings.worker_nice
     for proc in stack.worker_procs:
         worker = psutil.Process(proc.pid)
         assert {p.nice() for p in [worker, *worker.children()]} == {nice}
+        assert policies(worker) == {os.SCHED_OTHER}
         autogroup = Path(f"/proc/{proc.pid}/autogroup")
         if autogroup.is_file():
             assert autogroup.read_text().split()[-1] == str(nice)
+    api = psutil.Process(stack.procs[0].pid)
+    if stack.settings.api_realtime and realtime_allowed():
+        assert policies(api) == {os.SCHED_RR | os.SCHED_RESET_ON_FORK}
+        assert {os.sched_getparam(t.id).sched_priority for t in api.threads()} == {1}
+        assert len(api.threads()) > stack.settings.http_threads  # waitress's threads too
+    else:
+        assert policies(api) == {os.SCHED_OTHER}
+
+
+def policies(proc: psutil.Process) -> set[int]:
+    return {os.sched_getscheduler(t.id) for p in [proc, *proc.children()] for t in p.threads()}
+
 
 
 def test_sqlite_prefork_worker(settings: Settings, redis_url: str, tmp_path: Path) -> None:
     """A free process takes what is buffered at once: with a flush timer longer than the
-    whole wait (240 s), the 45 CVs (under one batch size) still finish, in micro-batches."""
+    whole wait (240 s), the 45 CVs (under one batch size) still finish, in micro-batches;
+    through an API at real-time priority (`check_priority`)."""
     s = replace(settings, broker_url=redis_url, worker_pool="prefork", worker_concurrency=2,
-                batch_wait=600)
+                batch_wait=600, api_realtime=True)
     _, results = run_stack(s, tmp_path, n_single=5, n_batch=40)
     sizes = exactly_once(s.database_url, 45)
     assert max(sizes) > 1, "the batch submission was not processed in micro-batches"

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-from pathlib import Path
-
 from shared.bootstrap import service_settings
 from shared.broker import worker_queues
+from shared.priority import lower_priority
 from worker import metrics
 
 
@@ -24,14 +21,3 @@ def run(loglevel: str = "INFO") -> None:
                         "-P", settings.worker_pool, "-c", str(settings.worker_processes), "--without-gossip",
                         "--without-mingle", "--without-heartbeat"])
 
-
-def lower_priority(nice: int) -> None:
-    """`nice` for this process and its pool children (inherited). Under Linux's autogroup
-    scheduling a process's nice only orders it against the processes of its own session, and
-    `cvqueue up`, systemd and most supervisors start the worker in a session of its own: what
-    weighs it against the API is the session's nice, in /proc/self/autogroup. Set only by a
-    session leader, so a worker started from a terminal leaves that terminal's shell alone."""
-    os.nice(nice)
-    if os.getsid(0) == os.getpid():
-        with contextlib.suppress(OSError):  # not Linux, or no autogroup scheduling
-            Path("/proc/self/autogroup").write_text(f"{nice}\n")
