@@ -5,8 +5,8 @@ encoder holding a core when an API thread wakes: the woken thread can wait for t
 encoder's time slice to end, a few milliseconds, at each of a request's waits (the
 database, Redis). A thread at a real-time priority takes the core as it wakes. Measured on
 the embedded configuration (docs/performance.md, "What each change bought"): submit p50
-8.1 -> 5.4 ms and p99 about a third lower with the workers busy; nothing on PostgreSQL, whose
-server processes the API waits for keep the ordinary priority.
+8.1 -> 5.4 ms with the workers busy, its p99 lower in two runs of three; nothing on
+PostgreSQL, whose server processes the API waits for keep the ordinary priority.
 """
 
 from __future__ import annotations

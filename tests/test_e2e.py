@@ -127,7 +127,6 @@ def policies(proc: psutil.Process) -> set[int]:
     return {os.sched_getscheduler(t.id) for p in [proc, *proc.children()] for t in p.threads()}
 
 
-
 def test_sqlite_prefork_worker(settings: Settings, redis_url: str, tmp_path: Path) -> None:
     """A free process takes what is buffered at once: with a flush timer longer than the
     whole wait (240 s), the 45 CVs (under one batch size) still finish, in micro-batches;
