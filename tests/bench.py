@@ -108,8 +108,11 @@ def layout_rate(artifacts: Path, encoder: str, texts: list[str], settings: Setti
 
 def raw_encode(texts: list[str], settings: Settings) -> tuple[float, float]:
     """Every encoder the artifacts hold side by side (one process, every core); then the
-    serving encoder's best rate over sub-batch sizes (the yardstick for end to end), and its
-    rate in the workers' layout."""
+    serving encoder's best rate over sub-batch sizes, and its rate in the workers' layout.
+    The yardstick for end to end is the faster of the two: one process of two threads ran
+    at 68-98% of the rate of two processes of one thread each, over the machines and runs
+    measured, and a ratio against the slower credited the stack with what the encoder lost
+    alone."""
     from models import artifacts as art
 
     artifacts, serving, rates = settings.artifacts, settings.encoder, {}
@@ -130,9 +133,11 @@ def raw_encode(texts: list[str], settings: Settings) -> tuple[float, float]:
     print(f"raw encode {serving} in the workers' layout ({settings.worker_processes} "
           f"process(es) x {settings.threads_per_process} thread(s), micro-batches of "
           f"{settings.batch_size}, nothing else running): {layout:.1f} CVs/s")
-    print(f"raw encode yardstick: {serving}, one process, best sub-batch {size}: "
-          f"{best[size]:.1f} CVs/s")
-    return best[size], layout
+    yardstick = max(best[size], layout)
+    print(f"raw encode yardstick: {serving}, the faster of one process at its best sub-batch "
+          f"({size}: {best[size]:.1f}) and the workers' layout ({layout:.1f}): "
+          f"{yardstick:.1f} CVs/s")
+    return yardstick, layout
 
 
 def peak_rss_mib(pid: int) -> float:
