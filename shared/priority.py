@@ -44,8 +44,8 @@ def realtime_priority() -> bool:
     priority, says so, and goes on: returns whether it took."""
     policy = os.SCHED_RR | os.SCHED_RESET_ON_FORK
     try:
-        for thread in sorted(int(tid) for tid in os.listdir("/proc/self/task")):
-            os.sched_setscheduler(thread, policy, os.sched_param(REALTIME_PRIORITY))
+        for thread in os.listdir("/proc/self/task"):
+            os.sched_setscheduler(int(thread), policy, os.sched_param(REALTIME_PRIORITY))
     except (OSError, AttributeError) as exc:  # refused, or not Linux
         log.warning("CVQ_API_REALTIME: the API keeps the ordinary CPU priority (%s); it "
                     "needs root, CAP_SYS_NICE or an RLIMIT_RTPRIO of at least %d",

@@ -134,6 +134,11 @@ class LocalStack:
     def client(self) -> Client:
         return Client(self.url, self.api_key)
 
+    @property
+    def api_pid(self) -> int:
+        """The API's process: the first a stack starts."""
+        return self.procs[0].pid
+
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM to every process group (workers finish or hand back their batch), SIGKILL
         to what is left after `timeout`, then the embedded Redis."""

@@ -213,7 +213,7 @@ def cpu_seconds(stack: LocalStack) -> dict[str, dict[int, float]]:
             with contextlib.suppress(psutil.Error):
                 times[p.pid] = sum(p.cpu_times()[:2])
         return times
-    return {"api": tree(psutil.Process(stack.procs[0].pid)),
+    return {"api": tree(psutil.Process(stack.api_pid)),
             "worker": tree(psutil.Process(stack.worker_procs[0].pid)),
             "bench client": {os.getpid(): sum(psutil.Process().cpu_times()[:2])},
             **{name: tree(proc) for name, proc in services(stack).items() if proc}}
@@ -516,11 +516,12 @@ def end_to_end(settings: Settings, items: list[dict[str, Any]], raw_rate: float,
 
 def api_priority(stack: LocalStack) -> str:
     """The API's CPU priority as its threads have it (CVQ_API_REALTIME may be refused)."""
-    threads = psutil.Process(stack.procs[0].pid).threads()
-    realtime = sum(os.sched_getscheduler(t.id) & ~os.SCHED_RESET_ON_FORK == os.SCHED_RR
-                   for t in threads)
+    threads = psutil.Process(stack.api_pid).threads()
+    realtime = {t.id: os.sched_getparam(t.id).sched_priority for t in threads
+                if os.sched_getscheduler(t.id) & ~os.SCHED_RESET_ON_FORK == os.SCHED_RR}
     if realtime:
-        return f"real-time, SCHED_RR 1, on {realtime} of its {len(threads)} threads"
+        levels = ", ".join(str(p) for p in sorted(set(realtime.values())))
+        return f"real-time, SCHED_RR {levels}, on {len(realtime)} of its {len(threads)} threads"
     return "ordinary (CVQ_API_REALTIME off, or refused: see the API's log)"
 
 

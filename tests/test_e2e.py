@@ -114,7 +114,7 @@ def check_priority(stack: LocalStack) -> None:
         autogroup = Path(f"/proc/{proc.pid}/autogroup")
         if autogroup.is_file():
             assert autogroup.read_text().split()[-1] == str(nice)
-    api = psutil.Process(stack.procs[0].pid)
+    api = psutil.Process(stack.api_pid)
     if stack.settings.api_realtime and realtime_allowed():
         assert policies(api) == {os.SCHED_RR | os.SCHED_RESET_ON_FORK}
         assert {os.sched_getparam(t.id).sched_priority for t in api.threads()} == {1}
