@@ -601,9 +601,11 @@ def configuration(base: Settings, name: str, items: list[dict[str, Any]],
     run = end_to_end(base, items, raw[0], args, Path("var/bench/log"))
     report(run, raw, psutil.cpu_count() or 1, (len(items) - 4) // 2)
     # Its own queue: the stream's last CVs may still wait in the shared Redis's lanes.
+    metrics_url = f"http://127.0.0.1:{base.worker_metrics_port}/metrics"
     drain = backlog_drain(replace(base, queue=f"{base.queue}-drain"),
-                          items[4:4 + (len(items) - 4) // 2], Path("var/bench/log"))
-    print("\n".join(drain.lines(raw[0])))
+                          items[4:4 + (len(items) - 4) // 2], Path("var/bench/log"),
+                          stages=lambda: stage_sums(metrics_url))
+    print("\n".join(drain.lines(raw[0], raw[1] / base.worker_processes)))
     with LocalStack(base, workers=1, log_dir=Path("var/bench/log")) as stack:
         print(interactive_behind_bulk(stack, args.lane_backlog).line(base.batch_size))
     timer_only = replace(base, batch_eager=False)

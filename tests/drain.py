@@ -9,7 +9,8 @@ machine, which the burst's ratio adds to it."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,30 +20,43 @@ from shared.config import Settings
 from shared.db import UNFINISHED, Result, Submission, as_utc, make_sessions
 from shared.stack import LocalStack
 
+#: The worker's per-stage histogram sums: stage -> (seconds, observations).
+StageSums = dict[str, tuple[float, float]]
+
 
 @dataclass(frozen=True)
 class DrainFigure:
     cvs: int
     seconds: float
     batches: int
+    #: The drain's stages, from the worker's own metrics (it ran nothing else).
+    stages: StageSums = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
         return self.cvs / self.seconds
 
-    def lines(self, yardstick: float) -> list[str]:
+    def lines(self, yardstick: float, layout_per_process: float) -> list[str]:
+        """`layout_per_process`: one process's CVs/s in the workers' layout, the encode
+        alone; a batch of this drain's mean size takes it `mean / layout_per_process` s."""
+        mean = self.cvs / max(self.batches, 1)
+        per_batch = "  ".join(f"{s} {v[0] / max(v[1], 1):.3f}" for s, v in self.stages.items()
+                              if s != "queued")
         return [
             f"end to end, worker alone on a backlog ({self.cvs} CVs queued before it started; "
             f"first claim to last stored, no submits or polls meanwhile): {self.rate:.1f} "
-            f"CVs/s in {self.seconds:.1f} s, {self.batches} micro-batches",
+            f"CVs/s in {self.seconds:.1f} s, {self.batches} micro-batches, mean size {mean:.1f}",
             f"ratio worker alone / raw encode: {self.rate / yardstick:.3f} (what the worker's "
-            "own steps cost; the burst's ratio adds what the API and clients take)"]
+            "own steps cost; the burst's ratio adds what the API and clients take)",
+            f"stage seconds per batch (worker alone): {per_batch};  the encode alone in the "
+            f"workers' layout, a batch of {mean:.1f}: {mean / layout_per_process:.3f}"]
 
 
 def backlog_drain(settings: Settings, items: list[dict[str, Any]], log_dir: Path,
-                  timeout: float = 600) -> DrainFigure:
+                  stages: Callable[[], StageSums] = dict, timeout: float = 600) -> DrainFigure:
     """Queue `items` through the batch endpoint with no worker running, start one, and time
-    it from its first claim to its last result, by the database's clock."""
+    it from its first claim to its last result, by the database's clock; `stages` reads the
+    worker's stage metrics once it is done."""
     with LocalStack(settings, workers=0, sweepers=0, log_dir=log_dir) as stack:
         client, ids = stack.client(), list[str]()
         for start in range(0, len(items), 100):
@@ -60,8 +74,12 @@ def backlog_drain(settings: Settings, items: list[dict[str, Any]], log_dir: Path
                                     .where(Submission.id.in_(ids))).one()
             batches = s.scalar(select(func.count(func.distinct(Result.batch_id)))
                                .join(Submission).where(Submission.id.in_(ids)))
+        # Stored and visible is not yet observed: the batch's store histogram follows its
+        # commit. A moment for the last batch's metrics to land.
+        time.sleep(0.5)
+        sums = stages()
     return DrainFigure(len(ids), (as_utc(last) - as_utc(first)).total_seconds(),
-                       int(batches or 0))
+                       int(batches or 0), sums)
 
 
 def unfinished(sessions: Any, ids: list[str]) -> int:

@@ -12,6 +12,8 @@ from sqlalchemy import func, select
 from models.generator import generate
 from shared.config import Settings
 from shared.db import Submission, make_sessions
+from shared.stack import free_port
+from tests.bench import stage_sums
 from tests.drain import backlog_drain
 
 pytestmark = pytest.mark.e2e
@@ -19,11 +21,12 @@ pytestmark = pytest.mark.e2e
 
 def test_the_worker_drains_a_backlog_queued_before_it_started(
         settings: Settings, redis_url: str, tmp_path: Path) -> None:
-    s = replace(settings, broker_url=redis_url, batch_size=16)
+    s = replace(settings, broker_url=redis_url, batch_size=16, worker_metrics_port=free_port())
     items = [{"cv": r["cv"], "position": r["opening_position"]}
              for r in generate(40, seed=5)]
-    figure = backlog_drain(s, items, tmp_path / "log")
-    print("\n".join(figure.lines(100.0)))
+    url = f"http://127.0.0.1:{s.worker_metrics_port}/metrics"
+    figure = backlog_drain(s, items, tmp_path / "log", stages=lambda: stage_sums(url))
+    print("\n".join(figure.lines(100.0, 50.0)))
     with make_sessions(s.database_url)() as session:
         statuses = dict(session.execute(select(Submission.status, func.count())
                                         .group_by(Submission.status)).all())
@@ -33,3 +36,7 @@ def test_the_worker_drains_a_backlog_queued_before_it_started(
     assert first_claim > last_queued  # the whole backlog was in place first
     assert figure.cvs == 40 and figure.seconds > 0
     assert 40 / 16 < figure.batches < 40  # micro-batches, not one CV each
+    # The worker's metrics saw the drain's batches, each through every stage.
+    assert {stage: n for stage, (_, n) in figure.stages.items()} == {
+        "queued": 40, "encode": figure.batches, "classify_topk": figure.batches,
+        "explain": figure.batches, "store": figure.batches}
