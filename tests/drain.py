@@ -74,8 +74,8 @@ def backlog_drain(settings: Settings, items: list[dict[str, Any]], log_dir: Path
                                     .where(Submission.id.in_(ids))).one()
             batches = s.scalar(select(func.count(func.distinct(Result.batch_id)))
                                .join(Submission).where(Submission.id.in_(ids)))
-        # Stored and visible is not yet observed: the batch's store histogram follows its
-        # commit. A moment for the last batch's metrics to land.
+        # A result is visible before its batch's store time is observed (that follows the
+        # commit): a moment for the last batch's metrics.
         time.sleep(0.5)
         sums = stages()
     return DrainFigure(len(ids), (as_utc(last) - as_utc(first)).total_seconds(),
