@@ -34,10 +34,10 @@ from models.encoders import serving_encoder
 from models.generator import generate
 from shared.client import Client
 from shared.config import Settings
-from shared.db import Result, Submission, as_utc, make_sessions
+from shared.db import Submission, as_utc, make_sessions
 from shared.stack import LocalStack, free_port
 from tests.databases import PG_ADMIN_URL, fresh_database
-from tests.drain import backlog_drain
+from tests.drain import StageSums, backlog_drain, batch_sizes
 from tests.lanes import interactive_behind_bulk
 
 REDIS_URL = os.environ.get("CVQ_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -226,7 +226,7 @@ def cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, flo
             for name, times in after.items()}
 
 
-def stage_sums(metrics_url: str) -> dict[str, tuple[float, float]]:
+def stage_sums(metrics_url: str) -> StageSums:
     """The worker's per-stage histogram: stage -> (seconds, observations)."""
     text = requests.get(metrics_url, timeout=10).text
     sums: dict[str, list[float]] = {s: [0.0, 0.0] for s in STAGES}
@@ -308,7 +308,7 @@ class Run:
     quiet: PollSamples = field(default_factory=PollSamples)
     idle: list[float] = field(default_factory=list)
     eager: bool = True
-    stages: dict[str, tuple[float, float]] = field(default_factory=dict)
+    stages: StageSums = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
     rss: dict[str, float] = field(default_factory=dict)
     pss: dict[str, float] = field(default_factory=dict)
@@ -472,14 +472,6 @@ def poll_process(url: str, key: str, recent: Any, stop: Any, samples: Any,
                 got.finished.append(timed(polling.get_many, finished))
             got.finished_app += inside
     samples.put(got)
-
-
-def batch_sizes(database_url: str, ids: list[str]) -> tuple[int, float]:
-    sessions = make_sessions(database_url)
-    with sessions() as s:
-        rows = s.execute(select(Result.batch_id, func.count()).join(Submission)
-                         .where(Submission.id.in_(ids)).group_by(Result.batch_id)).all()
-    return len(rows), len(ids) / max(1, len(rows))
 
 
 def end_to_end(settings: Settings, items: list[dict[str, Any]], raw_rate: float,

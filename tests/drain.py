@@ -72,14 +72,28 @@ def backlog_drain(settings: Settings, items: list[dict[str, Any]], log_dir: Path
             first, last = s.execute(select(func.min(Submission.started_at),
                                            func.max(Submission.finished_at))
                                     .where(Submission.id.in_(ids))).one()
-            batches = s.scalar(select(func.count(func.distinct(Result.batch_id)))
-                               .join(Submission).where(Submission.id.in_(ids)))
-        # A result is visible before its batch's store time is observed (that follows the
-        # commit): a moment for the last batch's metrics.
-        time.sleep(0.5)
+        batches, _ = batch_sizes(stack.settings.database_url, ids)
+        sums = stored_stages(stages, batches, deadline)
+    return DrainFigure(len(ids), (as_utc(last) - as_utc(first)).total_seconds(), batches, sums)
+
+
+def stored_stages(stages: Callable[[], StageSums], batches: int, deadline: float
+                  ) -> StageSums:
+    """The stage metrics once they count every batch's store: a result is visible before
+    its batch's store time is observed, which follows the commit."""
+    sums = stages()
+    while sums and sums["store"][1] < batches and time.monotonic() < deadline:
+        time.sleep(0.05)
         sums = stages()
-    return DrainFigure(len(ids), (as_utc(last) - as_utc(first)).total_seconds(),
-                       int(batches or 0), sums)
+    return sums
+
+
+def batch_sizes(database_url: str, ids: list[str]) -> tuple[int, float]:
+    sessions = make_sessions(database_url)
+    with sessions() as s:
+        rows = s.execute(select(Result.batch_id, func.count()).join(Submission)
+                         .where(Submission.id.in_(ids)).group_by(Result.batch_id)).all()
+    return len(rows), len(ids) / max(1, len(rows))
 
 
 def unfinished(sessions: Any, ids: list[str]) -> int:
