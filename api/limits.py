@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from api.errors import too_many, unavailable
-from shared.broker import queue_depth
+from shared.broker import MESSAGE_IDS, queue_depth
 from shared.config import Settings
 from shared.db import UNFINISHED, Submission
 
@@ -30,6 +30,26 @@ SIGN_INS_PER_15_MINUTES = 10
 #: Built once, as every submit asks it (see `shared.keys.ACTIVE_BY_HASH`).
 WAITING = select(func.count()).where(Submission.status.in_(UNFINISHED),
                                      Submission.board_id == bindparam("board"))
+QUEUED = select(func.count()).where(Submission.status == "queued")
+
+
+class QueuedCVs:
+    """How many CVs the queue holds, as far as a comparison needs it: Redis counts messages,
+    and a message carries 1 to MESSAGE_IDS ids, which settles most comparisons; only when a
+    limit lies between the bounds does the database count its queued rows, once."""
+
+    def __init__(self, session: Session, messages: int) -> None:
+        self.session, self.messages = session, messages
+        self.exact: int | None = None
+
+    def at_least(self, n: int) -> bool:
+        if self.messages >= n:
+            return True
+        if self.messages * MESSAGE_IDS < n:
+            return False
+        if self.exact is None:
+            self.exact = int(self.session.scalar(QUEUED) or 0)
+        return self.exact >= n
 
 
 class Limits:
@@ -76,18 +96,18 @@ class Limits:
         that board 429 while the others go on.
 
         - a board holds at most `max_board_queue` unfinished submissions;
-        - once the queue is half full, at most an equal share of the global limit among
-          the boards with work waiting (this one included);
-        - the queue as a whole holds at most `max_queue_depth` messages (503 for all).
+        - once the queue holds half of `max_queue_depth` CVs, at most an equal share of it
+          among the boards with work waiting (this one included);
+        - the queue as a whole holds at most `max_queue_depth` CVs (503 for all).
         The incoming batch counts in full against each limit."""
         limit, depth = self.settings.max_queue_depth, queue_depth(self.broker, self.settings.queue)
-        if depth is not None and depth + incoming > limit:
+        queued = None if depth is None else QueuedCVs(session, depth)
+        if queued is not None and queued.at_least(limit - incoming + 1):
             log.warning("backpressure: %d messages queued", depth)
-            raise unavailable(f"the queue is full ({depth} waiting); retry later",
-                              self.settings.retry_after)
+            raise unavailable("the queue is full; retry later", self.settings.retry_after)
         mine = waiting(session, board_id)
         share = self.settings.max_board_queue
-        if depth is not None and depth * 2 >= limit:
+        if queued is not None and queued.at_least(math.ceil(limit / 2)):
             share = min(share, limit // boards_waiting(session, board_id))
         if mine + incoming > share:
             raise too_many("board_queue_full", f"this board has {mine} submission(s) waiting "

@@ -197,7 +197,8 @@ class ModelRuntime:
                       explain: bool = True) -> list[Prediction]:
         """One encode, one classifier call, one top-k search for the whole batch, and one
         more classifier call for the explanations' factor weights; the seconds each took are
-        left in `last_timings` (encode, classify_topk, explain)."""
+        left in `last_timings` (encode, classify_topk, and explain: the weights and each
+        CV's prediction with its explanation)."""
         started = time.perf_counter()
         embeddings = self.embedder.encode(texts)
         encoded = time.perf_counter()
@@ -208,11 +209,12 @@ class ModelRuntime:
         classified = time.perf_counter()
         weights = (self.explainer.factor_weights(x, probs, model.predict_proba) if explain
                    else [None] * len(texts))
+        given = positions or [None] * len(texts)
+        predictions = [self._prediction(*row) for row in zip(texts, given, probs, idx, sims,
+                                                             weights, strict=True)]
         self.last_timings = {"encode": encoded - started, "classify_topk": classified - encoded,
                              "explain": time.perf_counter() - classified}
-        given = positions or [None] * len(texts)
-        return [self._prediction(*row) for row in zip(texts, given, probs, idx, sims, weights,
-                                                      strict=True)]
+        return predictions
 
     def _prediction(self, text: str, position: str | None, probs: np.ndarray, idx: np.ndarray,
                     sims: np.ndarray, weights: dict[str, float] | None) -> Prediction:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import redis
 from celery import Celery
@@ -14,6 +15,15 @@ from shared.config import Settings
 from shared.db import LANES
 
 CLASSIFY_TASK = "cvqueue.classify"
+#: Ids one message carries at most. Each message costs the publisher a message to build, and
+#: the worker's consumer a fetch plus kombu's unacked bookkeeping (two more Redis round
+#: trips): one id a message, that was about 5% of a worker's CPU on a backlog. More ids a
+#: message share the cost; few keep a worker's prefetch (counted in messages) from holding
+#: much of a backlog that other workers could take, and a message is never split between
+#: two micro-batches.
+MESSAGE_IDS = 8
+#: The longest string taken for a submission id (ours are 32 hex digits).
+MAX_ID_LENGTH = 64
 #: What publishing raises when the broker is away or a batch's delivery is uncertain.
 BROKER_ERRORS = (ConnectionFailed, BatchPublishError, redis.RedisError, OSError)
 
@@ -33,6 +43,8 @@ def make_celery(settings: Settings) -> Celery:
         task_acks_late=False,
         # celery-batches buffers prefetched messages: leave room for a batch in every
         # process plus one being gathered, or batches are capped by the prefetch limit.
+        # Counted in messages, so a batch of single CVs (one id a message) fits too; of
+        # bulk messages a process holds up to MESSAGE_IDS times as many ids.
         worker_prefetch_multiplier=2 * settings.batch_size,
         # "priority": every fetch asks the queues in the order the worker lists them (BRPOP
         # over both lists returns from the first that holds a message): the interactive
@@ -59,10 +71,10 @@ def worker_queues(queue: str) -> list[str]:
 
 
 def enqueue(celery: Celery, ids: Sequence[str], queue: str, lane: str = "bulk") -> None:
-    """Publish one message per submission id, all in one Redis round trip (kombu's publish
-    batch: a pipeline; one LPUSH a message cost 0.4 ms of the 0.75 ms each took). A failed
-    batch raises `BatchPublishError`, delivery uncertain: the rows stay `queued` for the
-    sweeper, and a message delivered twice is claimed once.
+    """Publish the ids, up to MESSAGE_IDS a message, all in one Redis round trip (kombu's
+    publish batch: a pipeline). A failed batch raises `BatchPublishError`, delivery
+    uncertain: the rows stay `queued` for the sweeper, and an id delivered twice is claimed
+    once.
 
     Each message is what `celery.send_task` would send (tests/test_broker.py compares them),
     built and published by the two calls `send_task` makes, `amqp.create_task_message` and
@@ -71,11 +83,21 @@ def enqueue(celery: Celery, ids: Sequence[str], queue: str, lane: str = "bulk") 
     explicit queue and no result needs neither."""
     target, amqp = lane_queue(queue, lane), celery.amqp
     with celery.producer_or_acquire() as producer, producer.batch():
-        for submission_id in ids:
+        for start in range(0, len(ids), MESSAGE_IDS):
+            args = [list(ids[start:start + MESSAGE_IDS])]
             message = amqp.create_task_message(
-                uuid(), CLASSIFY_TASK, [submission_id], {}, ignore_result=True,
-                reply_to=celery.thread_oid, argsrepr=f"['{submission_id}']", kwargsrepr="{}")
+                uuid(), CLASSIFY_TASK, args, {}, ignore_result=True,
+                reply_to=celery.thread_oid, argsrepr=repr(args), kwargsrepr="{}")
             amqp.send_task_message(producer, CLASSIFY_TASK, message, queue=target)
+
+
+def message_ids(args: Sequence[Any]) -> list[str]:
+    """The submission ids a classify message carries: `[[id, ...]]`, as `enqueue` publishes,
+    or `[id]`, as it published before messages carried several. Anything else is no ids."""
+    if len(args) != 1:
+        return []
+    ids = args[0] if isinstance(args[0], list) else [args[0]]
+    return [i for i in ids if isinstance(i, str) and len(i) <= MAX_ID_LENGTH]
 
 
 def redis_for(broker_url: str) -> redis.Redis | None:

@@ -49,7 +49,7 @@ SUSTAINED_POLL_EVERY = 0.2
 LATENCY_POLL_EVERY = 0.05
 #: Single CVs timed one at a time on an idle worker, per dispatch policy.
 IDLE_SINGLES = 10
-STAGES = ("queued", "encode", "classify_topk", "explain", "store")
+STAGES = ("queued", "claim", "encode", "classify_topk", "explain", "store")
 
 
 def pct(values: list[float], q: float) -> float:

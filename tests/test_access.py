@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 
 from api import create_app
 from api.resources import resources
-from shared.broker import queue_depth, worker_queues
+from shared.broker import MESSAGE_IDS, queue_depth, worker_queues
 from shared.config import Settings
 from shared.db import Board, IdempotencyRecord, Result, Submission, utcnow
 from shared.errors import CvqError
@@ -174,6 +174,25 @@ def test_queue_backpressure_answers_503(settings: Settings, redis_url: str) -> N
         assert codes == [202, 202, 202, 503, 503]
         r = client.post("/v1/submissions", json={"cv": "late"})
         assert r.headers["Retry-After"] and "queue is full" in r.get_json()["message"]
+    finally:
+        redis.Redis.from_url(redis_url).delete(*worker_queues(s.queue))
+
+
+def test_backpressure_counts_cvs_where_a_message_carries_several(
+        settings: Settings, redis_url: str) -> None:
+    """Redis counts messages; a bulk message carries up to MESSAGE_IDS ids, so between the
+    bounds the database's queued rows decide."""
+    s = replace(settings, broker_url=redis_url, max_queue_depth=20)
+    app = create_app({"SETTINGS": s})
+    client = board(app, "a")
+    try:
+        batch = [{"cv": f"c{i}"} for i in range(MESSAGE_IDS * 2)]
+        assert client.post("/v1/submissions/batch", json=batch).status_code == 202
+        assert queue_depth(redis.Redis.from_url(redis_url), s.queue) == 2  # two messages
+        late = client.post("/v1/submissions/batch", json=batch[:20 - len(batch) + 1])
+        assert late.status_code == 503, "a 21st CV where the queue holds 20"
+        fits = client.post("/v1/submissions/batch", json=batch[:20 - len(batch)])
+        assert fits.status_code == 202
     finally:
         redis.Redis.from_url(redis_url).delete(*worker_queues(s.queue))
 

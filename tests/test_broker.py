@@ -9,7 +9,15 @@ from dataclasses import replace
 import pytest
 import redis
 
-from shared.broker import BROKER_ERRORS, CLASSIFY_TASK, enqueue, lane_queue, make_celery
+from shared.broker import (
+    BROKER_ERRORS,
+    CLASSIFY_TASK,
+    MESSAGE_IDS,
+    enqueue,
+    lane_queue,
+    make_celery,
+    message_ids,
+)
 from shared.config import Settings
 from tests.redis_wire import redis_sends
 
@@ -17,18 +25,28 @@ from tests.redis_wire import redis_sends
 def test_a_batch_of_ids_is_one_round_trip_of_id_only_messages(
         settings: Settings, redis_url: str) -> None:
     celery = make_celery(replace(settings, broker_url=redis_url))
-    ids = [f"{i:032x}" for i in range(50)]
+    ids = [f"{i:032x}" for i in range(3 * MESSAGE_IDS + 2)]
     enqueue(celery, ids[:1], settings.queue)  # the producer's connection, once
     with redis_sends() as sends:
         enqueue(celery, ids[1:], settings.queue)
-    assert len(sends) == 1, f"{len(sends)} round trips for {len(ids) - 1} messages"
+    assert len(sends) == 1, f"{len(sends)} round trips for {len(ids) - 1} ids"
 
     client = redis.Redis.from_url(redis_url)
     raw = client.lrange(lane_queue(settings.queue, "bulk"), 0, -1)
     client.delete(lane_queue(settings.queue, "bulk"))
     bodies = [json.loads(base64.b64decode(json.loads(m)["body"])) for m in reversed(raw)]
-    assert [b[0] for b in bodies] == [[sid] for sid in ids]  # in order, each its own id
-    assert all(b[1] == {} for b in bodies)  # no kwargs: nothing but the id travels
+    chunks = [ids[1:][i:i + MESSAGE_IDS] for i in range(0, len(ids) - 1, MESSAGE_IDS)]
+    assert [b[0] for b in bodies] == [[ids[:1]], *([chunk] for chunk in chunks)]  # in order
+    assert [len(c) for c in chunks] == [MESSAGE_IDS] * 3 + [1]
+    assert all(b[1] == {} for b in bodies)  # no kwargs: nothing but the ids travel
+
+
+def test_a_message_carries_ids_in_either_format_and_nothing_else() -> None:
+    sid = "a" * 32
+    assert message_ids([[sid, "b" * 32]]) == [sid, "b" * 32]
+    assert message_ids([sid]) == [sid]  # as published before messages carried several
+    assert message_ids([[sid, 7, None, "x" * 65, ["nested"]]]) == [sid]
+    assert message_ids([]) == message_ids([sid, sid]) == message_ids([{"id": sid}]) == []
 
 
 def test_an_enqueued_message_is_the_one_celery_send_task_sends(
@@ -38,13 +56,13 @@ def test_an_enqueued_message_is_the_one_celery_send_task_sends(
     celery = make_celery(replace(settings, broker_url=redis_url))
     target, sid = lane_queue(settings.queue, "bulk"), "a" * 32
     enqueue(celery, [sid], settings.queue)
-    celery.send_task(CLASSIFY_TASK, args=[sid], queue=target, ignore_result=True)
+    celery.send_task(CLASSIFY_TASK, args=[[sid]], queue=target, ignore_result=True)
     client = redis.Redis.from_url(redis_url)
     ours, celerys = (json.loads(m) for m in reversed(client.lrange(target, 0, -1)))
     client.delete(target)
     for message in (ours, celerys):
         assert message["headers"].pop("id") == message["headers"].pop("root_id")
-        assert message["headers"]["argsrepr"] == f"['{sid}']"
+        assert message["headers"]["argsrepr"] == f"[['{sid}']]"
         del message["properties"]["correlation_id"], message["properties"]["delivery_tag"]
     assert ours == celerys
 

@@ -9,6 +9,7 @@ import psutil
 import pytest
 
 from models.generator import generate
+from shared.broker import MESSAGE_IDS
 from shared.config import Settings
 from shared.stack import LocalStack
 from worker.liveness import EXIT_STALLED, Watchdog
@@ -49,7 +50,8 @@ def test_stuck_worker_exits_with_the_stalled_code(settings: Settings, redis_url:
                                                   tmp_path: Path) -> None:
     s = replace(settings, broker_url=redis_url, batch_size=4, worker_pool="prefork",
                 worker_concurrency=1, liveness_seconds=4)
-    items = [{"cv": r["cv"]} for r in generate(30, seed=5)]
+    # More messages than the prefetch (8) holds, at MESSAGE_IDS ids a message.
+    items = [{"cv": r["cv"]} for r in generate(1 + 12 * MESSAGE_IDS, seed=5)]
     with LocalStack(s, sweepers=0, log_dir=tmp_path / "log") as stack:
         client = stack.client()
         client.wait([client.submit(items[0])], timeout=120)  # the child has loaded the model

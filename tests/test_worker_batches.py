@@ -9,14 +9,17 @@ from typing import Any
 
 import pytest
 
-from worker.batches import SettlingBatches
+from shared.broker import message_ids
+from worker.batches import LaneBuffer, SettlingBatches
+
+INTERACTIVE = "q.interactive"
 
 
 @dataclass
 class Message:
     """What celery-batches reads of a worker's request."""
 
-    id: str
+    ids: list[str]
     acknowledged: bool = False
     eta: None = None
     name: str = "classify"
@@ -27,8 +30,16 @@ class Message:
     request_dict: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def _payload(self) -> tuple[tuple[str], dict[str, Any], dict[str, Any]]:
-        return (self.id,), {}, {}
+    def id(self) -> str:
+        return "+".join(self.ids)
+
+    @property
+    def args(self) -> tuple[list[str]]:
+        return (self.ids,)
+
+    @property
+    def _payload(self) -> tuple[tuple[list[str]], dict[str, Any], dict[str, Any]]:
+        return self.args, {}, {}
 
     def acknowledge(self) -> None:
         self.acknowledged = True
@@ -49,24 +60,25 @@ class RecordingPool:
 
     def apply_async(self, _fn: Any, args: tuple[Any, ...], accept_callback: Callable[..., None],
                     callback: Callable[..., None], error_callback: Callable[..., None]) -> None:
-        ids = [r.args[0] for r in args[1][0]]
+        ids = [sid for r in args[1][0] for sid in message_ids(r.args)]
         self.jobs.append(Job(ids, accept_callback, callback, error_callback))
 
 
-def batches(eager: bool = True, flush_every: int = 4) -> tuple[SettlingBatches, RecordingPool]:
+def batches(eager: bool = True, batch_ids: int = 64) -> tuple[SettlingBatches, RecordingPool]:
     task, pool = SettlingBatches(), RecordingPool()
-    task.eager, task.flush_every, task._pool = eager, flush_every, pool
+    task.eager, task.batch_ids, task._pool = eager, batch_ids, pool
+    task._buffer = LaneBuffer(INTERACTIVE)
     return task, pool
 
 
-def receive(task: SettlingBatches, *ids: str) -> list[Message]:
-    """What the task's message handler does with each message, minus Celery's decoding."""
-    messages = [Message(i) for i in ids]
+def receive(task: SettlingBatches, *ids: str, lane: str = "bulk") -> list[Message]:
+    """What the task's message handler does with each message, minus Celery's decoding:
+    each argument a message, its characters the ids it carries."""
+    queue = INTERACTIVE if lane == "interactive" else "q"
+    messages = [Message(list(i), delivery_info={"routing_key": queue}) for i in ids]
     for message in messages:
         task._buffer.put(message)  # type: ignore[arg-type]
-        if task._buffer.qsize() >= task.flush_every:
-            task._do_flush()
-        task.dispatch_if_idle()
+        task.on_buffered()
     return messages
 
 
@@ -81,24 +93,67 @@ def test_a_free_process_takes_a_message_at_once_and_busy_ones_let_a_batch_gather
     assert [j.ids for j in pool.jobs][3:] == [["f"]]
 
 
-def test_while_every_process_is_busy_a_full_buffer_still_goes_to_the_pool() -> None:
-    task, pool = batches(flush_every=3)
+def test_while_every_process_is_busy_the_timer_hands_the_pool_one_batch() -> None:
+    task, pool = batches(batch_ids=3)
     receive(task, "a", "b", *"cdefg")
-    assert [j.ids for j in pool.jobs] == [["a"], ["b"], ["c", "d", "e"]]
+    assert [j.ids for j in pool.jobs] == [["a"], ["b"]]
+    assert task._buffer.qsize() == 5, "the buffer grows while every process is busy"
+    task._do_flush()  # the timer: a batch whose end was never reported must not stall it
+    assert [j.ids for j in pool.jobs][2:] == [["c", "d", "e"]]
     assert task._buffer.qsize() == 2 and task.running == 3
 
 
-def test_not_eager_waits_for_a_full_buffer() -> None:
-    task, pool = batches(eager=False)
-    receive(task, "a", "b", "c")
+def test_a_free_process_takes_whole_messages_up_to_batch_ids_and_the_rest_waits() -> None:
+    task, pool = batches(batch_ids=4)
+    receive(task, "ab", "cd", "efg", "hi", "jk")
+    assert [j.ids for j in pool.jobs] == [["a", "b"], ["c", "d"]]
+    pool.jobs[0].succeed(None)
+    assert [j.ids for j in pool.jobs][2:] == [["e", "f", "g"]]  # "hi" would make five
+    assert task._buffer.qsize() == 2  # "hi" and "jk", for the next process to finish
+    pool.jobs[1].succeed(None)
+    assert [j.ids for j in pool.jobs][3:] == [["h", "i", "j", "k"]]
+    assert task._buffer.empty() and task.running == 2
+
+
+def test_free_processes_take_a_batch_each_and_a_message_larger_than_one_goes_alone() -> None:
+    task, pool = batches(batch_ids=4)
+    task.running = 2  # both processes busy while the messages arrive
+    receive(task, "abc", "def", "gh", "ijklmn")
+    task.running = 0
+    task.dispatch_if_idle()
+    assert [j.ids for j in pool.jobs] == [["a", "b", "c"], ["d", "e", "f"]]
+    assert task._buffer.qsize() == 2 and task.running == 2
+    task.running = 0
+    task.dispatch_if_idle()
+    assert [j.ids for j in pool.jobs][2:] == [["g", "h"], list("ijklmn")]  # never split
+
+
+def test_an_interactive_message_goes_ahead_of_the_buffered_bulk() -> None:
+    task, pool = batches(batch_ids=4)
+    task.running = 2
+    receive(task, "abcd", "efgh")
+    receive(task, "x", lane="interactive")
+    assert task._buffer.ids == 9  # type: ignore[attr-defined]
+    pool.jobs[:] = []
+    task.running = 1
+    task.dispatch_if_idle()
+    assert [j.ids for j in pool.jobs] == [["x"]]  # "x" + "abcd" would make five
+    task.running = 1
+    task.dispatch_if_idle()
+    assert [j.ids for j in pool.jobs][1:] == [list("abcd")]
+    assert task._buffer.ids == 4  # type: ignore[attr-defined]
+
+
+def test_not_eager_waits_for_a_buffer_of_batch_ids() -> None:
+    task, pool = batches(eager=False, batch_ids=6)
+    receive(task, "ab", "c", "d")
     assert pool.jobs == []
-    receive(task, "d")
-    assert [j.ids for j in pool.jobs] == [["a", "b", "c", "d"]]
+    receive(task, "efgh")  # eight ids: one batch of six would split a message
+    assert [j.ids for j in pool.jobs] == [["a", "b", "c", "d"], list("efgh")]
 
 
 def test_messages_are_settled_when_accepted_or_lost_and_a_batch_ends_once() -> None:
-    task, pool = batches(flush_every=2)
-    task.eager = False
+    task, pool = batches(eager=False, batch_ids=2)
     first = receive(task, "a", "b")
     pool.jobs[0].accept(123, 0.0)
     assert all(m.acknowledged for m in first)

@@ -9,7 +9,7 @@ from typing import Any
 from celery import Celery, signals
 from celery_batches import SimpleRequest
 
-from shared.broker import CLASSIFY_TASK, make_celery, queue_depth, redis_for
+from shared.broker import CLASSIFY_TASK, lane_queue, make_celery, message_ids, queue_depth, redis_for
 from shared.config import Settings
 from worker import context, metrics
 from worker.batches import SettlingBatches
@@ -19,15 +19,15 @@ log = logging.getLogger("cvqueue.worker")
 
 
 def submission_ids(requests: list[SimpleRequest]) -> list[str]:
-    """The ids in a batch's messages; anything that is not one id string is dropped."""
-    return [r.args[0] for r in requests
-            if len(r.args) == 1 and isinstance(r.args[0], str) and len(r.args[0]) <= 64]
+    """The ids in a batch's messages; anything that is not an id is dropped."""
+    return [sid for r in requests for sid in message_ids(r.args)]
 
 
 def create_worker_app(settings: Settings) -> Celery:
     celery = make_celery(settings)
 
-    @celery.task(base=SettlingBatches, name=CLASSIFY_TASK, flush_every=settings.batch_size,
+    @celery.task(base=SettlingBatches, name=CLASSIFY_TASK, batch_ids=settings.batch_size,
+                 interactive_queue=lane_queue(settings.queue, "interactive"),
                  flush_interval=settings.batch_wait, eager=settings.batch_eager)
     def classify(requests: list[SimpleRequest]) -> None:
         ids = submission_ids(requests)

@@ -1,5 +1,5 @@
-"""celery-batches' `Batches`, made safe for a pool child that dies mid-batch, and handing a
-partial batch to an idle pool process at once.
+"""celery-batches' `Batches`, made safe for a pool child that dies mid-batch, handing a
+partial batch to an idle pool process at once, and cutting batches by ids, not messages.
 
 celery-batches 0.11 hands a batch to the pool with an accept and a success callback but no
 error callback. When the child running the batch is killed (a poison CV, the OOM killer) the
@@ -14,23 +14,82 @@ re-enqueues rows whose claim was never completed.
 
 celery-batches flushes a buffer when it holds `flush_every` messages or when its timer
 (`flush_interval`) fires, so a CV that arrives at an idle worker waits out the timer, and so
-does the last part of every burst. Here a process that is free takes whatever is buffered
-the moment a message arrives or its previous batch ends: batches are as large as the backlog
-(up to `flush_every`) while every process is busy, and nothing waits while one is idle. The
+does the last part of every burst. Here a process that is free takes what is buffered the
+moment a message arrives or its previous batch ends: batches are as large as the backlog
+(up to `batch_ids`) while every process is busy, and nothing waits while one is idle. The
 timer stays, as the backstop it was, and is the whole policy in the solo pool. Were a batch's
 end never reported, the count would stay high and the worker would fall back to the timer's
 policy for that process: slower for a lone CV, never stalled.
+
+A message carries up to `MESSAGE_IDS` ids (shared/broker.py) and celery-batches counts
+messages, so here the buffer counts ids (`LaneBuffer`) and is cut into micro-batches of at
+most `batch_ids` (a message is never split). Free processes take one each and the rest stays
+buffered for the next process to finish; while every process is busy the buffer grows, the
+timer hands the pool one batch, and the timer policy flushes once the buffer holds a batch.
+The buffer hands out the interactive lane's messages first: the worker fetches that lane
+first, but a single CV fetched behind a buffer of bulk messages would otherwise wait for
+all of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections import deque
+from collections.abc import Callable, Collection, Sequence
+from queue import Queue
 from typing import Any
 
 from celery import Celery
 from celery.concurrency.solo import TaskPool as SoloPool
 from celery.worker.request import Request
 from celery_batches import Batches, SimpleRequest, apply_batches_task
+
+from shared.broker import message_ids
+
+
+def split(requests: Sequence[Request], batch_ids: int) -> list[list[Request]]:
+    """Consecutive runs of messages holding at most `batch_ids` ids each, or a single
+    message that alone holds more."""
+    runs: list[list[Request]] = [[]]
+    held = 0
+    for request in requests:
+        size = ids_in(request)
+        if runs[-1] and held + size > batch_ids:
+            runs.append([])
+            held = 0
+        runs[-1].append(request)
+        held += size
+    return runs if runs[0] else []
+
+
+def ids_in(request: Request) -> int:
+    return len(message_ids(request.args))
+
+
+class LaneBuffer(Queue[Request]):
+    """celery-batches' buffer: the interactive lane's messages come out first, and it
+    counts the ids its messages hold (`ids`). Only the worker's event loop touches it."""
+
+    def __init__(self, interactive_queue: str) -> None:
+        self.interactive_queue = interactive_queue
+        super().__init__()
+
+    def _init(self, maxsize: int) -> None:
+        self.first: deque[Request] = deque()
+        self.rest: deque[Request] = deque()
+        self.ids = 0
+
+    def _qsize(self) -> int:
+        return len(self.first) + len(self.rest)
+
+    def _put(self, item: Request) -> None:
+        interactive = item.delivery_info.get("routing_key") == self.interactive_queue
+        (self.first if interactive else self.rest).append(item)
+        self.ids += ids_in(item)
+
+    def _get(self) -> Request:
+        item = (self.first or self.rest).popleft()
+        self.ids -= ids_in(item)
+        return item
 
 
 def settle(requests: Collection[Request]) -> None:
@@ -44,6 +103,12 @@ class SettlingBatches(Batches):
     and whose buffer goes to the pool as soon as a pool process is free (`eager`)."""
 
     acks_late = False
+    #: The most ids a micro-batch holds (the worker sets its `batch_size`).
+    batch_ids = 64
+    #: The interactive lane's queue, whose messages the buffer hands out first.
+    interactive_queue = ""
+    #: celery-batches' own trigger, by messages: off, the buffer's ids trigger instead.
+    flush_every = 2**62
     #: False: the upstream policy (flush when full or when the timer fires).
     eager = True
     #: Batches handed to the pool and not yet finished. Only the worker's event loop touches
@@ -51,6 +116,7 @@ class SettlingBatches(Batches):
     running = 0
 
     def Strategy(self, task: Batches, app: Celery, consumer: Any) -> Callable[..., None]:
+        self._buffer = LaneBuffer(self.interactive_queue)
         buffer_message = super().Strategy(task, app, consumer)
         # The solo pool runs a batch inline, in the event loop that receives the messages:
         # it is free whenever a message arrives, and eager batches would be single CVs.
@@ -58,16 +124,35 @@ class SettlingBatches(Batches):
 
         def on_message(*args: Any, **kwargs: Any) -> None:
             buffer_message(*args, **kwargs)
-            self.dispatch_if_idle()
+            self.on_buffered()
 
         return on_message
+
+    def on_buffered(self) -> None:
+        """After each message: to a free process at once (`eager`), or to the pool once the
+        buffer holds a batch's worth."""
+        if not self.eager and self._buffer.ids >= self.batch_ids:  # type: ignore[attr-defined]
+            self._do_flush()
+        self.dispatch_if_idle()
 
     def dispatch_if_idle(self) -> None:
         if self.eager and self.running < self._pool.num_processes and not self._buffer.empty():
             self._do_flush()
 
-    def flush(self, requests: Collection[Request]) -> Any:
-        requests = list(requests)
+    def flush(self, requests: Collection[Request]) -> None:
+        """Eager: a batch to each free process and the rest back in the buffer, or, with none
+        free (the timer), one batch to the pool, so a batch whose end was never reported
+        slows the worker but never stalls it. Otherwise every batch to the pool."""
+        batches = split(list(requests), self.batch_ids)
+        if self.eager:
+            taken = max(1, self._pool.num_processes - self.running)
+            for request in (r for batch in batches[taken:] for r in batch):
+                self._buffer.put(request)
+            batches = batches[:taken]
+        for batch in batches:
+            self.dispatch(batch)
+
+    def dispatch(self, requests: list[Request]) -> Any:
         payload = ([SimpleRequest.from_request(r) for r in requests],)
         finished = self._batch_started()
 

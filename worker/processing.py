@@ -192,8 +192,11 @@ class BatchProcessor:
         return stored
 
     def claim(self, ids: list[str], fresh_only: bool) -> list[Claimed]:
-        return with_retries(lambda: claim(self.sessions, ids, self.settings.lease_seconds,
-                                          fresh_only), "claiming")
+        started = time.perf_counter()
+        claimed = with_retries(lambda: claim(self.sessions, ids, self.settings.lease_seconds,
+                                             fresh_only), "claiming")
+        STAGE_SECONDS.labels("claim").observe(time.perf_counter() - started)
+        return claimed
 
     def process(self, ids: list[str]) -> int:
         """Fresh rows as one batch; rows tried before (suspects) one at a time."""
