@@ -78,7 +78,7 @@ def markdown_report(scores: list[Scores], best: str, labels: list[str], info: di
         "records held out)",
         f"- features: {info['features']}",
         f"- embedding: {info['embedding_model']} ({info['embedding_seconds']:.1f} s)",
-        f"- best by macro-F1: **{best}**", "",
+        f"- best by macro-F1 (on a tie, the cheapest to serve): **{best}**", "",
         "| model | accuracy | macro-F1 | train s |" + (" ceiling | gap |" if ceiling else ""),
         "|---|---|---|---|" + ("---|---|" if ceiling else ""),
     ]

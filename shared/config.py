@@ -76,7 +76,7 @@ class Settings:
     proxy_hops: NonNegative = 0
     #: Unfinished submissions one board may hold (429 past it); see also the fair share.
     max_board_queue: Positive = 10_000
-    #: Past this many messages waiting in the queue, submits answer 503 (backpressure).
+    #: Past this many CVs waiting in the queue, submits answer 503 (backpressure).
     max_queue_depth: Positive = 100_000
     #: Worker processes per worker (prefork) and torch threads in each; 0 = cores / processes.
     worker_concurrency: Positive = 2

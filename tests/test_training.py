@@ -14,8 +14,9 @@ import torch
 
 from models import artifacts as art
 from models.generator import generate
+from models.report import Scores
 from models.runtime import ModelRuntime
-from models.train import train
+from models.train import pick_best, train
 from shared.errors import ArtifactError, DataError
 
 EXPECTED = {art.EMBEDDINGS, art.METADATA, art.RF_MODEL, art.SVM_MODEL, art.NN_MODEL,
@@ -48,12 +49,22 @@ def test_embeddings_align_with_metadata(artifacts: Path) -> None:
     assert np.allclose(torch.linalg.norm(embeddings, dim=1).numpy(), 1.0, atol=1e-4)
 
 
+def test_the_best_by_macro_f1_wins_and_a_tie_goes_to_the_cheapest_to_serve() -> None:
+    def scores(**f1: float) -> list[Scores]:
+        return [Scores(name, 0.0, value, {}, []) for name, value in f1.items()]
+
+    assert pick_best(scores(random_forest=0.91, svm=0.90, mlp=0.89)) == "random_forest"
+    assert pick_best(scores(random_forest=0.9, svm=0.9, mlp=0.9)) == "svm"
+    assert pick_best(scores(random_forest=0.9, svm=0.8, mlp=0.9)) == "mlp"
+
+
 def test_report_is_consistent_with_evaluation(artifacts: Path) -> None:
     evaluation = json.loads((artifacts / art.EVALUATION).read_text())
     best = json.loads((artifacts / art.BEST_MODEL_INFO).read_text())
     models = {m["model"]: m for m in evaluation["models"]}
     assert set(models) == {"random_forest", "svm", "mlp"}
-    assert best["best_model"] == max(models, key=lambda m: models[m]["macro_f1"])
+    assert best["best_model"] == pick_best([Scores(m, 0, f["macro_f1"], {}, [])
+                                             for m, f in models.items()])
     report = (artifacts / art.REPORT).read_text()
     for name, m in models.items():
         assert f"| {name} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} |" in report
