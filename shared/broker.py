@@ -17,7 +17,7 @@ from shared.db import LANES
 CLASSIFY_TASK = "cvqueue.classify"
 #: Ids one message carries at most. Each message costs the publisher a message to build, and
 #: the worker's consumer a fetch plus kombu's unacked bookkeeping (two more Redis round
-#: trips): one id a message, that was about 5% of a worker's CPU on a backlog. More ids a
+#: trips): one id a message, that was 3-5% of a worker's CPU on a backlog. More ids a
 #: message share the cost; few keep a worker's prefetch (counted in messages) from holding
 #: much of a backlog that other workers could take, and a message is never split between
 #: two micro-batches.
