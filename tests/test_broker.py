@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import replace
 
@@ -19,7 +18,7 @@ from shared.broker import (
     message_ids,
 )
 from shared.config import Settings
-from tests.redis_wire import redis_sends
+from tests.redis_wire import message_bodies, redis_sends
 
 
 def test_a_batch_of_ids_is_one_round_trip_of_id_only_messages(
@@ -32,9 +31,8 @@ def test_a_batch_of_ids_is_one_round_trip_of_id_only_messages(
     assert len(sends) == 1, f"{len(sends)} round trips for {len(ids) - 1} ids"
 
     client = redis.Redis.from_url(redis_url)
-    raw = client.lrange(lane_queue(settings.queue, "bulk"), 0, -1)
+    bodies = message_bodies(client, lane_queue(settings.queue, "bulk"))
     client.delete(lane_queue(settings.queue, "bulk"))
-    bodies = [json.loads(base64.b64decode(json.loads(m)["body"])) for m in reversed(raw)]
     chunks = [ids[1:][i:i + MESSAGE_IDS] for i in range(0, len(ids) - 1, MESSAGE_IDS)]
     assert [b[0] for b in bodies] == [[ids[:1]], *([chunk] for chunk in chunks)]  # in order
     assert [len(c) for c in chunks] == [MESSAGE_IDS] * 3 + [1]

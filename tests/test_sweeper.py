@@ -4,8 +4,6 @@ Real Redis (the messages are counted in the queue), SQLite; time moves by passin
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -21,6 +19,7 @@ from shared.config import Settings
 from shared.db import Submission, utcnow
 from shared.keys import create_key
 from shared.schema import open_database
+from tests.redis_wire import message_bodies
 from worker.sweeper import sweep_once
 
 
@@ -53,12 +52,9 @@ def add(sessions: sessionmaker[Any], n: int, **values: Any) -> list[str]:
 
 
 def queued_ids(broker: redis.Redis, queue: str) -> list[str]:
-    """The ids the lanes' messages carry (anything else in the lists is not a message)."""
-    ids = []
-    for raw in (m for q in worker_queues(queue) for m in broker.lrange(q, 0, -1)):
-        if raw.startswith(b"{"):
-            ids += message_ids(json.loads(base64.b64decode(json.loads(raw)["body"]))[0])
-    return ids
+    """The ids the lanes' messages carry."""
+    return [sid for body in message_bodies(broker, *worker_queues(queue))
+            for sid in message_ids(body[0])]
 
 
 def sweep(sessions: sessionmaker[Any], s: Settings, broker: redis.Redis, now: datetime) -> int:
