@@ -11,6 +11,7 @@ import pytest
 
 from shared.broker import message_ids
 from worker.batches import LaneBuffer, SettlingBatches
+from worker.shares import Shares
 
 INTERACTIVE = "q.interactive"
 
@@ -64,11 +65,21 @@ class RecordingPool:
         self.jobs.append(Job(ids, accept_callback, callback, error_callback))
 
 
-def batches(eager: bool = True, batch_ids: int = 64) -> tuple[SettlingBatches, RecordingPool]:
-    task, pool = SettlingBatches(), RecordingPool()
+@dataclass
+class Clock:
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def batches(eager: bool = True, batch_ids: int = 64
+            ) -> tuple[SettlingBatches, RecordingPool, Clock]:
+    task, pool, clock = SettlingBatches(), RecordingPool(), Clock()
     task.eager, task.batch_ids, task._pool = eager, batch_ids, pool
     task._buffer = LaneBuffer(INTERACTIVE)
-    return task, pool
+    task.shares = Shares(clock)
+    return task, pool, clock
 
 
 def receive(task: SettlingBatches, *ids: str, lane: str = "bulk") -> list[Message]:
@@ -82,29 +93,77 @@ def receive(task: SettlingBatches, *ids: str, lane: str = "bulk") -> list[Messag
     return messages
 
 
+def occupy(task: SettlingBatches, processes: int) -> list[int]:
+    """Count `processes` as busy with batches of no ids (none left to share)."""
+    return [task.shares.started(0) for _ in range(processes)]
+
+
 def test_a_free_process_takes_a_message_at_once_and_busy_ones_let_a_batch_gather() -> None:
-    task, pool = batches()
+    task, pool, _ = batches()
     receive(task, "a", "b", "c", "d", "e")
     assert [j.ids for j in pool.jobs] == [["a"], ["b"]]  # two processes, both now busy
-    pool.jobs[0].succeed(None)  # a process is free: it takes all that gathered meanwhile
-    assert [j.ids for j in pool.jobs][2:] == [["c", "d", "e"]]
+    pool.jobs[0].succeed(None)  # free: its half of the work left, "b" still running included
+    assert [j.ids for j in pool.jobs][2:] == [["c", "d"]]
     pool.jobs[1].lose(RuntimeError("child lost"))  # a lost batch frees its process too
+    assert [j.ids for j in pool.jobs][3:] == [["e"]]
+    pool.jobs[2].succeed(None)
     receive(task, "f")
-    assert [j.ids for j in pool.jobs][3:] == [["f"]]
+    assert [j.ids for j in pool.jobs][4:] == [["f"]]
 
 
-def test_while_every_process_is_busy_the_timer_hands_the_pool_one_batch() -> None:
-    task, pool = batches(batch_ids=3)
+def test_at_the_end_of_a_backlog_free_processes_take_equal_shares_of_the_work_left() -> None:
+    task, pool, clock = batches(batch_ids=8)
+    busy = occupy(task, 2)
+    receive(task, *["ab"] * 12)  # 24 ids, buffered while both processes are busy
+    task.shares.ended(busy[0])
+    task.dispatch_if_idle()
+    clock.now += 0.5
+    task.shares.ended(busy[1])
+    task.dispatch_if_idle()
+    assert [len(j.ids) for j in pool.jobs] == [8, 8]  # a batch each while 8 more wait
+    clock.now += 0.5
+    pool.jobs[0].succeed(None)  # 8 ids a second; the other has 4 left: (8 + 4) / 2
+    assert [len(j.ids) for j in pool.jobs][2:] == [6]
+    clock.now += 0.5
+    pool.jobs[1].succeed(None)  # the 6 are 4 done: (2 + 2) / 2, the last message
+    assert [len(j.ids) for j in pool.jobs][3:] == [2] and task._buffer.empty()
+
+
+def test_shares_estimate_the_work_left_from_the_pace() -> None:
+    clock = Clock()
+    shares = Shares(clock)
+    first = shares.started(10)
+    assert shares.left_running() == 10  # no pace yet: all of it
+    clock.now += 2
+    shares.ended(first)
+    assert shares.pace == 5
+    shares.started(10)
+    clock.now += 1
+    assert shares.left_running() == 5
+    assert shares.share(buffered=15, processes=2, most=64) == 10
+    assert shares.share(buffered=200, processes=2, most=64) == 64
+    assert shares.share(buffered=0, processes=2, most=64) == 3
+    clock.now += Shares.LOST_AFTER_SECONDS - 2
+    assert shares.left_running() == 0 and shares.presume_lost() == 0
+    clock.now += 2  # 10 ids at 5 a second should take 2 s; lost after 60 s at the least
+    assert shares.presume_lost() == 1 and shares.running == {}
+
+
+def test_nothing_goes_to_a_busy_pool_until_a_batch_is_presumed_lost() -> None:
+    task, pool, clock = batches(batch_ids=3)
     receive(task, "a", "b", *"cdefg")
     assert [j.ids for j in pool.jobs] == [["a"], ["b"]]
-    assert task._buffer.qsize() == 5, "the buffer grows while every process is busy"
-    task._do_flush()  # the timer: a batch whose end was never reported must not stall it
-    assert [j.ids for j in pool.jobs][2:] == [["c", "d", "e"]]
-    assert task._buffer.qsize() == 2 and task.running == 3
+    task._do_flush()  # the timer, every process busy: a queued batch would run before a
+    assert len(pool.jobs) == 2 and task._buffer.qsize() == 5  # later single CV
+    clock.now += Shares.LOST_AFTER_SECONDS + 1  # ends never reported: presumed lost
+    task._do_flush()
+    assert [j.ids for j in pool.jobs][2:] == [["c", "d", "e"], ["f", "g"]]
+    pool.jobs[0].succeed(None)  # its late end counts for nothing
+    assert task.running == 2 and len(pool.jobs) == 4
 
 
 def test_a_free_process_takes_whole_messages_up_to_batch_ids_and_the_rest_waits() -> None:
-    task, pool = batches(batch_ids=4)
+    task, pool, _ = batches(batch_ids=4)
     receive(task, "ab", "cd", "efg", "hi", "jk")
     assert [j.ids for j in pool.jobs] == [["a", "b"], ["c", "d"]]
     pool.jobs[0].succeed(None)
@@ -116,36 +175,35 @@ def test_a_free_process_takes_whole_messages_up_to_batch_ids_and_the_rest_waits(
 
 
 def test_free_processes_take_a_batch_each_and_a_message_larger_than_one_goes_alone() -> None:
-    task, pool = batches(batch_ids=4)
-    task.running = 2  # both processes busy while the messages arrive
+    task, pool, _ = batches(batch_ids=4)
+    occupy(task, 2)  # both processes busy while the messages arrive
     receive(task, "abc", "def", "gh", "ijklmn")
-    task.running = 0
+    task.shares.running.clear()
     task.dispatch_if_idle()
     assert [j.ids for j in pool.jobs] == [["a", "b", "c"], ["d", "e", "f"]]
     assert task._buffer.qsize() == 2 and task.running == 2
-    task.running = 0
+    task.shares.running.clear()
     task.dispatch_if_idle()
     assert [j.ids for j in pool.jobs][2:] == [["g", "h"], list("ijklmn")]  # never split
 
 
 def test_an_interactive_message_goes_ahead_of_the_buffered_bulk() -> None:
-    task, pool = batches(batch_ids=4)
-    task.running = 2
+    task, pool, _ = batches(batch_ids=4)
+    busy = occupy(task, 2)
     receive(task, "abcd", "efgh")
     receive(task, "x", lane="interactive")
     assert task._buffer.ids == 9  # type: ignore[attr-defined]
-    pool.jobs[:] = []
-    task.running = 1
+    task.shares.ended(busy[0])
     task.dispatch_if_idle()
     assert [j.ids for j in pool.jobs] == [["x"]]  # "x" + "abcd" would make five
-    task.running = 1
+    task.shares.ended(busy[1])
     task.dispatch_if_idle()
     assert [j.ids for j in pool.jobs][1:] == [list("abcd")]
     assert task._buffer.ids == 4  # type: ignore[attr-defined]
 
 
 def test_not_eager_waits_for_a_buffer_of_batch_ids() -> None:
-    task, pool = batches(eager=False, batch_ids=6)
+    task, pool, _ = batches(eager=False, batch_ids=6)
     receive(task, "ab", "c", "d")
     assert pool.jobs == []
     receive(task, "efgh")  # eight ids: one batch of six would split a message
@@ -153,7 +211,7 @@ def test_not_eager_waits_for_a_buffer_of_batch_ids() -> None:
 
 
 def test_messages_are_settled_when_accepted_or_lost_and_a_batch_ends_once() -> None:
-    task, pool = batches(eager=False, batch_ids=2)
+    task, pool, _ = batches(eager=False, batch_ids=2)
     first = receive(task, "a", "b")
     pool.jobs[0].accept(123, 0.0)
     assert all(m.acknowledged for m in first)
@@ -164,7 +222,7 @@ def test_messages_are_settled_when_accepted_or_lost_and_a_batch_ends_once() -> N
 
 
 def test_a_batch_that_raises_in_the_pool_is_not_counted_as_running() -> None:
-    task, pool = batches()
+    task, pool, _ = batches()
 
     def raising(*_: Any, **__: Any) -> None:
         raise RuntimeError("the solo pool ran it inline")

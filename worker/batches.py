@@ -14,18 +14,20 @@ re-enqueues rows whose claim was never completed.
 
 celery-batches flushes a buffer when it holds `flush_every` messages or when its timer
 (`flush_interval`) fires, so a CV that arrives at an idle worker waits out the timer, and so
-does the last part of every burst. Here a process that is free takes what is buffered the
-moment a message arrives or its previous batch ends: batches are as large as the backlog
-(up to `batch_ids`) while every process is busy, and nothing waits while one is idle. The
-timer stays, as the backstop it was, and is the whole policy in the solo pool. Were a batch's
-end never reported, the count would stay high and the worker would fall back to the timer's
-policy for that process: slower for a lone CV, never stalled.
+does the last part of every burst. Here a process that is free takes its share of what is
+buffered (`worker.shares`) the moment a message arrives or its previous batch ends: batches
+are as large as the backlog (up to `batch_ids`) while every process is busy, shares shrink
+at the end of a backlog so that the processes finish together, and nothing waits while one
+is idle. Nothing is handed to a pool whose processes are all busy: a batch queued in the
+pool would run before a single CV that arrives after it. The timer stays, as the backstop
+it was, and is the whole policy in the solo pool. A batch whose end is never reported is
+presumed lost after a while (`Shares.presume_lost`), and its process counted free again.
 
 A message carries up to `MESSAGE_IDS` ids (shared/broker.py) and celery-batches counts
 messages, so here the buffer counts ids (`LaneBuffer`) and is cut into micro-batches of at
 most `batch_ids` (a message is never split). Free processes take one each and the rest stays
-buffered for the next process to finish; while every process is busy the buffer grows, the
-timer hands the pool one batch, and the timer policy flushes once the buffer holds a batch.
+buffered for the next process to finish; while every process is busy the buffer grows,
+and the timer policy flushes once the buffer holds a batch.
 The buffer hands out the interactive lane's messages first: the worker fetches that lane
 first, but a single CV fetched behind a buffer of bulk messages would otherwise wait for
 all of them.
@@ -44,6 +46,7 @@ from celery.worker.request import Request
 from celery_batches import Batches, SimpleRequest, apply_batches_task
 
 from shared.broker import message_ids
+from worker.shares import Shares
 
 
 def split(requests: Sequence[Request], batch_ids: int) -> list[list[Request]]:
@@ -111,9 +114,15 @@ class SettlingBatches(Batches):
     flush_every = 2**62
     #: False: the upstream policy (flush when full or when the timer fires).
     eager = True
-    #: Batches handed to the pool and not yet finished. Only the worker's event loop touches
-    #: it: messages, the timer and the pool's callbacks all run there.
-    running = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shares = Shares()
+
+    @property
+    def running(self) -> int:
+        """Batches handed to the pool and not yet finished (nor presumed lost)."""
+        return len(self.shares.running)
 
     def Strategy(self, task: Batches, app: Celery, consumer: Any) -> Callable[..., None]:
         self._buffer = LaneBuffer(self.interactive_queue)
@@ -140,21 +149,26 @@ class SettlingBatches(Batches):
             self._do_flush()
 
     def flush(self, requests: Collection[Request]) -> None:
-        """Eager: a batch to each free process and the rest back in the buffer, or, with none
-        free (the timer), one batch to the pool, so a batch whose end was never reported
-        slows the worker but never stalls it. Otherwise every batch to the pool."""
-        batches = split(list(requests), self.batch_ids)
-        if self.eager:
-            taken = max(1, self._pool.num_processes - self.running)
-            for request in (r for batch in batches[taken:] for r in batch):
-                self._buffer.put(request)
-            batches = batches[:taken]
-        for batch in batches:
+        """Eager: a batch of its share to each free process, the rest back in the buffer.
+        Otherwise every batch of `batch_ids` to the pool."""
+        requests = list(requests)
+        if not self.eager:
+            for batch in split(requests, self.batch_ids):
+                self.dispatch(batch)
+            return
+        self.shares.presume_lost()
+        processes = self._pool.num_processes
+        share = self.shares.share(sum(ids_in(r) for r in requests), processes, self.batch_ids)
+        batches = split(requests, share)
+        free = max(0, processes - self.running)
+        for request in (r for batch in batches[free:] for r in batch):
+            self._buffer.put(request)
+        for batch in batches[:free]:
             self.dispatch(batch)
 
     def dispatch(self, requests: list[Request]) -> Any:
         payload = ([SimpleRequest.from_request(r) for r in requests],)
-        finished = self._batch_started()
+        finished = self._batch_started(sum(ids_in(r) for r in requests))
 
         def on_end(*_: Any) -> None:
             settle(requests)
@@ -169,17 +183,14 @@ class SettlingBatches(Batches):
             finished()  # the solo pool runs the batch inline and raises what it raised
             raise
 
-    def _batch_started(self) -> Callable[[], None]:
-        """Count a batch as running; the function returned ends it (once, whichever of the
-        pool's callbacks calls it) and hands a free process what has been buffered since."""
-        self.running += 1
-        ended = False
+    def _batch_started(self, ids: int) -> Callable[[], None]:
+        """Count a batch of `ids` as running; the function returned ends it (once, whichever
+        of the pool's callbacks calls it) and hands a free process what has been buffered
+        since."""
+        token = self.shares.started(ids)
 
         def finished() -> None:
-            nonlocal ended
-            if not ended:
-                ended = True
-                self.running -= 1
-                self.dispatch_if_idle()
+            self.shares.ended(token)
+            self.dispatch_if_idle()
 
         return finished
