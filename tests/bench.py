@@ -600,7 +600,9 @@ def configuration(base: Settings, name: str, items: list[dict[str, Any]],
     print("\n".join(drain.lines(raw[0], raw[1] / base.worker_processes)))
     with LocalStack(base, workers=1, log_dir=Path("var/bench/log")) as stack:
         print(interactive_behind_bulk(stack, args.lane_backlog).line(base.batch_size))
-    timer_only = replace(base, batch_eager=False)
+    # Its own queue too: the lane figure's cancelled bulk CVs may still wait in the shared
+    # Redis's lanes, and a single CV would be timed behind their no-op claims.
+    timer_only = replace(base, batch_eager=False, queue=f"{base.queue}-timer")
     with LocalStack(timer_only, workers=1, log_dir=Path("var/bench/log")) as stack:
         client = stack.client()
         client.wait([client.submit(i) for i in items[:4]], timeout=300)
