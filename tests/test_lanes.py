@@ -24,5 +24,6 @@ def test_a_single_cv_overtakes_a_bulk_backlog(settings: Settings, redis_url: str
         figure = interactive_behind_bulk(stack, 5000)
     print(figure.line(s.batch_size))
     # Its prefetch holds up to 64 bulk messages (512 CVs), but the buffer hands the single
-    # CV out first: only the batches already running or flushed go ahead of it.
+    # CV out first, and nothing is queued in a busy pool: only the batches already running
+    # go ahead of it.
     assert figure.bulk_done_meanwhile <= 6 * s.batch_size, figure
