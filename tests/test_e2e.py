@@ -82,6 +82,7 @@ def run_stack(settings: Settings, tmp_path: Path, n_single: int, n_batch: int,
         results = client.wait(ids, timeout=240)
         check_done(client, results, {"Accepted", "Rejected"})
         check_priority(stack)
+        check_native_threads(stack)
         return client, results
 
 
@@ -100,6 +101,18 @@ def check_sweepers_start_after_a_loaded_worker(stack: LocalStack) -> None:
 def started_since_boot(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime
+
+
+def check_native_threads(stack: LocalStack) -> None:
+    """Every pool process limited numpy's OpenBLAS to its own threads before its first
+    batch: left at a thread per core, its idle threads spin and take CPU from the other
+    processes (worker/context.py)."""
+    ready = [line for n in range(len(stack.worker_procs))
+             for line in (stack.log_dir / f"worker-{n + 1}.log").read_text().splitlines()
+             if "model ready" in line]
+    assert len(ready) == len(stack.worker_procs) * stack.settings.worker_processes
+    expected = f"openblas {stack.settings.threads_per_process}"
+    assert all(expected in line.rpartition("native thread pools: ")[2] for line in ready), ready
 
 
 def check_priority(stack: LocalStack) -> None:

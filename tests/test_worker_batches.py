@@ -149,7 +149,8 @@ def test_shares_estimate_the_work_left_from_the_pace() -> None:
     assert shares.presume_lost() == 1 and shares.running == {}
 
 
-def test_nothing_goes_to_a_busy_pool_until_a_batch_is_presumed_lost() -> None:
+def test_nothing_goes_to_a_busy_pool_until_a_batch_is_presumed_lost(
+        caplog: pytest.LogCaptureFixture) -> None:
     task, pool, clock = batches(batch_ids=3)
     receive(task, "a", "b", *"cdefg")
     assert [j.ids for j in pool.jobs] == [["a"], ["b"]]
@@ -158,6 +159,7 @@ def test_nothing_goes_to_a_busy_pool_until_a_batch_is_presumed_lost() -> None:
     clock.now += Shares.LOST_AFTER_SECONDS + 1  # ends never reported: presumed lost
     task._do_flush()
     assert [j.ids for j in pool.jobs][2:] == [["c", "d", "e"], ["f", "g"]]
+    assert "2 batch(es) presumed lost" in caplog.text
     pool.jobs[0].succeed(None)  # its late end counts for nothing
     assert task.running == 2 and len(pool.jobs) == 4
 

@@ -35,6 +35,7 @@ all of them.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from queue import Queue
@@ -47,6 +48,8 @@ from celery_batches import Batches, SimpleRequest, apply_batches_task
 
 from shared.broker import message_ids
 from worker.shares import Shares
+
+log = logging.getLogger("cvqueue.worker")
 
 
 def split(requests: Sequence[Request], batch_ids: int) -> list[list[Request]]:
@@ -156,7 +159,11 @@ class SettlingBatches(Batches):
             for batch in split(requests, self.batch_ids):
                 self.dispatch(batch)
             return
-        self.shares.presume_lost()
+        lost = self.shares.presume_lost()
+        if lost:
+            log.warning("%d batch(es) presumed lost: the pool reported no end in %d times "
+                        "their expected time (%.0f s at the least); their processes are "
+                        "counted free again", lost, Shares.LOST_AFTER, Shares.LOST_AFTER_SECONDS)
         processes = self._pool.num_processes
         share = self.shares.share(sum(ids_in(r) for r in requests), processes, self.batch_ids)
         batches = split(requests, share)

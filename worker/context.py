@@ -47,14 +47,31 @@ def load_runtime(settings: Settings) -> ModelRuntime:
     return runtime
 
 
+def limit_native_threads(threads: int) -> str:
+    """The native thread pools loaded so far (numpy's OpenBLAS, OpenMP) to this process's
+    share of the cores; what they are now, for the log. OpenBLAS starts a thread per core,
+    and its idle threads spin for a while after each call: after every batch's top-k
+    product they took CPU from the other process's encode and from this one's store. At
+    one thread a drain of 1,200 CVs went 123-126 -> 135-137 CVs/s (README, "What bought
+    the speed")."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    threadpool_limits(limits=threads)
+    return ", ".join(f"{pool['internal_api']} {pool['num_threads']}"
+                     for pool in threadpool_info()) or "none"
+
+
 def build(settings: Settings) -> BatchProcessor:
     """Load and warm the model (torch's threads are set before torch does any work, and
-    torch is imported only when the encoder or the classifier needs it)."""
+    torch is imported only when the encoder or the classifier needs it); the native thread
+    pools the runtime loaded are limited before its first batch."""
     started = time.perf_counter()
     runtime = load_runtime(settings)
+    pools = limit_native_threads(settings.threads_per_process)
     runtime.warmup()
-    log.info("model ready in %.1f s: %s, %d thread(s)", time.perf_counter() - started,
-             runtime.describe(), settings.threads_per_process)
+    log.info("model ready in %.1f s: %s, %d thread(s); native thread pools: %s",
+             time.perf_counter() - started, runtime.describe(), settings.threads_per_process,
+             pools)
     MODEL.labels(runtime.model_version, runtime.classifier_name).set(1)
     gc.freeze()  # the model's objects live as long as the process: no collection walks them
     processor = BatchProcessor(database(settings), runtime, settings)
