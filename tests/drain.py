@@ -22,6 +22,8 @@ from shared.stack import LocalStack
 
 #: The worker's per-stage histogram sums: stage -> (seconds, observations).
 StageSums = dict[str, tuple[float, float]]
+#: Seconds between two looks at whether the backlog is drained.
+DRAIN_POLL_EVERY = 1.0
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,10 @@ def backlog_drain(settings: Settings, items: list[dict[str, Any]], log_dir: Path
         while unfinished(sessions, ids):
             if time.monotonic() > deadline or stack.worker_procs[0].poll() is not None:
                 raise RuntimeError(f"the backlog was not drained; see {log_dir}")
-            time.sleep(0.25)
+            # The drain is timed by the database's clock, so a late look costs nothing; a
+            # count of 1,200 ids every 0.25 s took 1.5% (SQLite) to 4% (PostgreSQL) of a
+            # core from the worker it measures.
+            time.sleep(DRAIN_POLL_EVERY)
         with sessions() as s:
             first, last = s.execute(select(func.min(Submission.started_at),
                                            func.max(Submission.finished_at))
