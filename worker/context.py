@@ -52,8 +52,7 @@ def limit_native_threads(threads: int) -> str:
     share of the cores; what they are now, for the log. OpenBLAS starts a thread per core,
     and its idle threads spin for a while after each call: after every batch's top-k
     product they took CPU from the other process's encode and from this one's store. At
-    one thread a drain of 1,200 CVs went 123-126 -> 135-137 CVs/s (README, "What bought
-    the speed")."""
+    one thread, drains of 1,200 CVs ran 7.1% faster (README, "What bought the speed")."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
     threadpool_limits(limits=threads)
