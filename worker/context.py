@@ -53,11 +53,12 @@ def limit_native_threads(threads: int) -> str:
     and its idle threads spin for a while after each call: after every batch's top-k
     product they took CPU from the other process's encode and from this one's store. At
     one thread, drains of 1,200 CVs ran 7.1% faster (README, "What bought the speed")."""
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import ThreadpoolController
 
-    threadpool_limits(limits=threads)
+    controller = ThreadpoolController()  # one scan of the loaded libraries, for both
+    controller.limit(limits=threads)
     return ", ".join(f"{pool['internal_api']} {pool['num_threads']}"
-                     for pool in threadpool_info()) or "none"
+                     for pool in controller.info()) or "none"
 
 
 def build(settings: Settings) -> BatchProcessor:
