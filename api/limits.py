@@ -117,7 +117,7 @@ class Limits:
 
 def waiting(session: Session, board_id: int) -> int:
     """This board's unfinished submissions (the (status, board_id) index)."""
-    return int(session.scalar(WAITING, {"board": board_id}) or 0)
+    return int(session.connection().scalar(WAITING, {"board": board_id}) or 0)
 
 
 def boards_waiting(session: Session, board_id: int) -> int:

@@ -56,7 +56,8 @@ def create_key(sessions: sessionmaker[Any], name: str, role: str = "board") -> s
 def holder_of(session: Session, key: str) -> KeyHolder | None:
     """The active holder of `key`, or None."""
     digest = hash_key(key)
-    row = session.execute(ACTIVE_BY_HASH, {"digest": digest}).first()
+    # On the session's connection: a Core row, without the ORM's execution path around it.
+    row = session.connection().execute(ACTIVE_BY_HASH, {"digest": digest}).first()
     if row is None or not hmac.compare_digest(row.key_hash, digest):
         return None
     return KeyHolder(row.id, row.role)
