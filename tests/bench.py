@@ -226,6 +226,17 @@ def cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, flo
             for name, times in after.items()}
 
 
+def cpu_ceiling(cpu: dict[str, float], n: int, yardstick: float, cores: int
+                ) -> tuple[float, float, float]:
+    """The best ratio a burst of `n` CVs could have reached on these cores with the CPU it
+    used: the encode at the yardstick's rate holds every core for `n / yardstick` seconds
+    (`needed` CPU-seconds), and everything besides the worker (API, client, servers) took
+    its CPU-seconds (`others`) from the same cores. Returns (ceiling, needed, others)."""
+    needed = cores * n / yardstick
+    others = sum(seconds for name, seconds in cpu.items() if name != "worker")
+    return needed / (needed + others), needed, others
+
+
 def stage_sums(metrics_url: str) -> StageSums:
     """The worker's per-stage histogram: stage -> (seconds, observations)."""
     text = requests.get(metrics_url, timeout=10).text
@@ -576,6 +587,10 @@ def report(run: Run, raw: tuple[float, float], cores: int, n: int) -> None:
     total = sum(run.cpu.values())
     print(f"CPU used during the burst, share of {cores} cores: {shares}; in all {total:.1f} s "
           f"({100 * total / (run.elapsed * cores):.0f}%)")
+    ceiling, needed, others = cpu_ceiling(run.cpu, n, raw_rate, cores)
+    print(f"ratio ceiling from CPU (burst): {ceiling:.3f}: the encode alone needs {needed:.1f} "
+          f"CPU-s for {n} CVs at the yardstick's rate, everything besides the worker used "
+          f"{others:.1f} of the same {cores} cores")
     print("worker peak RSS per process MiB: " + ", ".join(
         f"{name} {mib:.0f}" for name, mib in run.rss.items()))
     print("worker peak PSS per process MiB (shared pages split; sampled every 2 s): " + ", ".join(
@@ -591,13 +606,17 @@ def configuration(base: Settings, name: str, items: list[dict[str, Any]],
           f"thread(s), encoder {base.encoder}, micro-batch {base.batch_size}, wait "
           f"{base.batch_wait} s, encode sub-batch {base.encode_batch or 'auto'}")
     run = end_to_end(base, items, raw[0], args, Path("var/bench/log"))
-    report(run, raw, psutil.cpu_count() or 1, (len(items) - 4) // 2)
+    cores, n = psutil.cpu_count() or 1, (len(items) - 4) // 2
+    report(run, raw, cores, n)
     # Its own queue: the stream's last CVs may still wait in the shared Redis's lanes.
     metrics_url = f"http://127.0.0.1:{base.worker_metrics_port}/metrics"
     drain = backlog_drain(replace(base, queue=f"{base.queue}-drain"),
                           items[4:4 + (len(items) - 4) // 2], Path("var/bench/log"),
                           stages=lambda: stage_sums(metrics_url))
     print("\n".join(drain.lines(raw[0], raw[1] / base.worker_processes)))
+    ceiling, alone = cpu_ceiling(run.cpu, n, raw[0], cores)[0], drain.rate / raw[0]
+    print(f"ratio burst from its parts: ceiling from CPU {ceiling:.3f} x worker alone "
+          f"{alone:.3f} = {ceiling * alone:.3f}; measured {run.rate / raw[0]:.3f}")
     with LocalStack(base, workers=1, log_dir=Path("var/bench/log")) as stack:
         print(interactive_behind_bulk(stack, args.lane_backlog).line(base.batch_size))
     # Its own queue too: the lane figure's cancelled bulk CVs may still wait in the shared
