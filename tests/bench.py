@@ -554,7 +554,8 @@ def poll_lines(run: Run) -> None:
                        quiet.full_app, same))
 
 
-def report(run: Run, raw: tuple[float, float], cores: int, n: int) -> None:
+def report(run: Run, raw: tuple[float, float], cores: int, n: int) -> float:
+    """Print one configuration's figures; returns the burst's ratio ceiling from CPU."""
     raw_rate, layout = raw
     print(f"API priority: {run.api_priority}")
     print(f"end to end burst ({n} CVs, half batch endpoint, half singles): {run.rate:.1f} CVs/s "
@@ -597,6 +598,7 @@ def report(run: Run, raw: tuple[float, float], cores: int, n: int) -> None:
         f"{name} {mib:.0f}" for name, mib in run.pss.items()))
     print(f"worker start to first batch (stack start to first CV stored): "
           f"{run.first_done:.2f} s")
+    return ceiling
 
 
 def configuration(base: Settings, name: str, items: list[dict[str, Any]],
@@ -606,15 +608,15 @@ def configuration(base: Settings, name: str, items: list[dict[str, Any]],
           f"thread(s), encoder {base.encoder}, micro-batch {base.batch_size}, wait "
           f"{base.batch_wait} s, encode sub-batch {base.encode_batch or 'auto'}")
     run = end_to_end(base, items, raw[0], args, Path("var/bench/log"))
-    cores, n = psutil.cpu_count() or 1, (len(items) - 4) // 2
-    report(run, raw, cores, n)
+    n = (len(items) - 4) // 2
+    ceiling = report(run, raw, psutil.cpu_count() or 1, n)
     # Its own queue: the stream's last CVs may still wait in the shared Redis's lanes.
     metrics_url = f"http://127.0.0.1:{base.worker_metrics_port}/metrics"
     drain = backlog_drain(replace(base, queue=f"{base.queue}-drain"),
-                          items[4:4 + (len(items) - 4) // 2], Path("var/bench/log"),
+                          items[4:4 + n], Path("var/bench/log"),
                           stages=lambda: stage_sums(metrics_url))
     print("\n".join(drain.lines(raw[0], raw[1] / base.worker_processes)))
-    ceiling, alone = cpu_ceiling(run.cpu, n, raw[0], cores)[0], drain.rate / raw[0]
+    alone = drain.rate / raw[0]
     print(f"ratio burst from its parts: ceiling from CPU {ceiling:.3f} x worker alone "
           f"{alone:.3f} = {ceiling * alone:.3f}; measured {run.rate / raw[0]:.3f}")
     with LocalStack(base, workers=1, log_dir=Path("var/bench/log")) as stack:
