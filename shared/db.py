@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
 from shared import fastjson
+from shared.pooling import check_on_checkout
 
 STATUSES = ("queued", "processing", "done", "failed", "cancelled")
 UNFINISHED = ("queued", "processing")
@@ -247,8 +248,10 @@ def make_engine(url: str) -> Engine:
                                **JSON_CODEC)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
-                         hide_parameters=True, **JSON_CODEC)
+    engine = create_engine(url, pool_size=5, max_overflow=10, hide_parameters=True,
+                           **JSON_CODEC)
+    check_on_checkout(engine)  # pool_pre_ping's guarantee without its round trip
+    return engine
 
 
 def autocommit(sessions: sessionmaker[Any]) -> sessionmaker[Any]:
