@@ -15,6 +15,7 @@ from api.contract import contract
 from api.dashboard import dashboard
 from api.health import health
 from api.jsonprovider import FastJSONProvider
+from api.keycache import key_cache
 from api.limits import Limits
 from api.operators import ops
 from api.positions import Catalogue
@@ -52,7 +53,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         celery=make_celery(settings),
         broker=broker, references=ReferenceStore(settings.artifacts),
         catalogue=Catalogue(settings.artifacts),
-        limits=Limits(settings, broker))
+        limits=Limits(settings, broker), keys=key_cache(settings.database_url))
     app.extensions["cvqueue"] = resources
     app.extensions["cvqueue_metrics"] = metrics.install(app, resources)
     app.teardown_appcontext(close_read_session)

@@ -6,7 +6,7 @@ from flask import g, request
 
 from api.errors import ApiError
 from api.resources import read_session, resources
-from shared.keys import KeyHolder, holder_of
+from shared.keys import KeyHolder, hash_key, holder_by_digest
 
 
 def _unauthorized(message: str) -> ApiError:
@@ -19,7 +19,8 @@ def _holder() -> KeyHolder:
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise _unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    found = holder_of(read_session(), key.strip())
+    found = resources().keys.holder(hash_key(key.strip()),
+                                    lambda digest: holder_by_digest(read_session(), digest))
     if found is None:
         raise _unauthorized("invalid or revoked API key")
     return found

@@ -1,5 +1,6 @@
 """What the API process holds, built once in `create_app`: settings, database sessions, the
-Celery producer, the broker's Redis, the limits, the reference records, the positions catalogue."""
+Celery producer, the broker's Redis, the limits, the key cache, the reference records, the
+positions catalogue."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from celery import Celery
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.keycache import KeyCache
 from api.limits import Limits
 from api.positions import Catalogue
 from api.references import ReferenceStore
@@ -28,6 +30,8 @@ class Resources:
     references: ReferenceStore
     catalogue: Catalogue
     limits: Limits
+    #: Key holders this process has seen, while the database reports changes (PostgreSQL).
+    keys: KeyCache
 
 
 def resources(app: Flask | None = None) -> Resources:
@@ -36,8 +40,9 @@ def resources(app: Flask | None = None) -> Resources:
 
 def read_session() -> Session:
     """The request's one session for reads (the key, the queue count, the rows it answers
-    with): one pooled connection, checked once, and no transaction round trips; a poll
-    costs a pre-ping and two statements. Closed when the request ends (`close_read_session`)."""
+    with): one pooled connection, checked once (`shared.pooling`), and no transaction round
+    trips; a poll costs one statement, and the key's lookup when the key cache does not
+    answer (`api.keycache`). Closed when the request ends (`close_read_session`)."""
     if "read_session" not in g:
         g.read_session = resources().reads()
     return g.read_session  # type: ignore[no-any-return]

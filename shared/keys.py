@@ -55,7 +55,11 @@ def create_key(sessions: sessionmaker[Any], name: str, role: str = "board") -> s
 
 def holder_of(session: Session, key: str) -> KeyHolder | None:
     """The active holder of `key`, or None."""
-    digest = hash_key(key)
+    return holder_by_digest(session, hash_key(key))
+
+
+def holder_by_digest(session: Session, digest: str) -> KeyHolder | None:
+    """The active holder of the key whose SHA-256 is `digest`, or None."""
     # On the session's connection: a Core row, without the ORM's execution path around it.
     row = session.connection().execute(ACTIVE_BY_HASH, {"digest": digest}).first()
     if row is None or not hmac.compare_digest(row.key_hash, digest):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -233,7 +234,7 @@ def test_every_poll_shows_what_was_stored(settings: Settings, database: str,
     ids = ["d" * 32, "e" * 32, queued]
     sent, _ = on_the_wire(app)
     items = client.get(f"/v1/submissions?ids={','.join(ids)}").get_json()["items"]
-    assert verbs(sent) == ["SELECT", "SELECT"]  # the key, the rows
+    assert verbs(sent) == [*key_lookup(database), "SELECT"]  # the key, the rows
     assert items == [client.get(f"/v1/submissions/{i}").get_json() for i in ids]
     assert client.get("/v1/submissions").get_json()["items"] == [items[2], items[0], items[1],
                                                                  bare]
@@ -345,7 +346,18 @@ def board_client(settings: Settings, database: str,
     client = app.test_client()
     key = create_key(resources(app).sessions, "board-w")
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    keys = resources(app).keys
+    request.addfinalizer(keys.close)
+    deadline = time.monotonic() + 10
+    while database == "postgresql" and not keys.serving:  # its listener (api.keycache)
+        assert time.monotonic() < deadline, "the key cache's listener did not start"
+        time.sleep(0.01)
     return app, client
+
+
+def key_lookup(database: str) -> list[str]:
+    """The statement a request's key costs: none on PostgreSQL once the key is cached."""
+    return [] if database == "postgresql" else ["SELECT"]
 
 
 def on_the_wire(app: Flask) -> tuple[list[tuple[str, Any]], list[int]]:
@@ -414,14 +426,15 @@ def test_polls_by_id_use_the_id_index_before_any_analyze(
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-def test_a_poll_reads_on_one_connection_in_two_statements(
+def test_a_poll_reads_on_one_connection_in_at_most_two_statements(
         settings: Settings, database: str, request: pytest.FixtureRequest) -> None:
-    """Round trips are what a poll waits for on a busy machine: the key and the submission
-    with its result and neighbours, on one pooled connection, no BEGIN or ROLLBACK."""
+    """Round trips are what a poll waits for on a busy machine: the key (on PostgreSQL
+    cached after the first request) and the submission with its result and neighbours, on
+    one pooled connection, no BEGIN or ROLLBACK."""
     app, client = board_client(settings, database, request)
     sid = client.post("/v1/submissions", json={"cv": "Rust developer"}).get_json()["id"]
     sent, checkouts = on_the_wire(app)
     assert client.get(f"/v1/submissions/{sid}").get_json()["status"] == "queued"
     assert len(checkouts) == 1
-    assert verbs(sent) == ["SELECT", "SELECT"]
+    assert verbs(sent) == [*key_lookup(database), "SELECT"]
     assert client.get(f"/v1/submissions/{'f' * 32}").status_code == 404
