@@ -65,6 +65,8 @@ class KeyCache:
         self._confirmed_at = -math.inf
         self._lock = threading.Lock()
         self.listener: Listener | None = None
+        #: Requests answered from the cache, and those that looked their key up (metrics).
+        self.hits = self.misses = 0
 
     @property
     def serving(self) -> bool:
@@ -74,14 +76,16 @@ class KeyCache:
                ) -> KeyHolder | None:
         """The cached holder of `digest`, or `lookup`'s answer, cached if it is one."""
         if self.serving and (cached := self._holders.get(digest)) is not None:
+            with self._lock:
+                self.hits += 1
             return cached
         generation = self._generation
         found = lookup(digest)
-        if found is not None:
-            with self._lock:  # a change notified during the lookup: not stored
-                if (generation == self._generation and self.serving
-                        and len(self._holders) < MAX_HOLDERS):
-                    self._holders[digest] = found
+        with self._lock:  # a change notified during the lookup: not stored
+            self.misses += 1
+            if (found is not None and generation == self._generation and self.serving
+                    and len(self._holders) < MAX_HOLDERS):
+                self._holders[digest] = found
         return found
 
     def invalidate(self) -> None:

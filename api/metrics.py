@@ -1,5 +1,5 @@
-"""Prometheus metrics the API serves on /metrics (operator key): its own requests, and the
-queue's state read at scrape time from SQL and Redis (see shared/status.py)."""
+"""Prometheus metrics the API serves on /metrics (operator key): its own requests and key
+cache, and the queue's state read at scrape time from SQL and Redis (see shared/status.py)."""
 
 from __future__ import annotations
 
@@ -54,6 +54,25 @@ class QueueCollector(Collector):
                                   "sweepers after their attempts.", value=s.gave_up_total)
 
 
+class KeyCacheCollector(Collector):
+    """Whether this API process's key cache answers (api.keycache), and how often it did."""
+
+    def __init__(self, resources: Resources) -> None:
+        self.res = resources
+
+    def collect(self) -> Iterator[Metric]:
+        keys = self.res.keys
+        yield GaugeMetricFamily("cvqueue_api_key_cache_serving", "1 while this API process "
+                                "answers known keys from its cache (PostgreSQL, its listener "
+                                "confirmed), else 0.", value=int(keys.serving))
+        lookups = CounterMetricFamily("cvqueue_api_key_lookups", "Requests' keys, answered "
+                                      "from the cache (hit) or looked up (miss).",
+                                      labels=["result"])
+        lookups.add_metric(["hit"], keys.hits)
+        lookups.add_metric(["miss"], keys.misses)
+        yield lookups
+
+
 def install(app: Flask, resources: Resources) -> CollectorRegistry:
     """Request counters and latency by route, rejections by reason, the queue collector."""
     registry = CollectorRegistry()
@@ -65,6 +84,7 @@ def install(app: Flask, resources: Resources) -> CollectorRegistry:
     rejections = Counter("cvqueue_http_rejections", "Requests refused, by status and reason.",
                          ["status", "reason"], registry=registry)
     registry.register(QueueCollector(resources))
+    registry.register(KeyCacheCollector(resources))
 
     @app.before_request
     def start_clock() -> None:

@@ -23,6 +23,7 @@ from shared.config import Settings
 from shared.db import make_sessions
 from shared.keys import KeyHolder, create_key, revoke, rotate
 from shared.schema import open_database
+from tests.test_operators import metric
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
@@ -117,13 +118,37 @@ def notified(app: Flask, change: Callable[[], Any]) -> None:
     wait_for(lambda: cache._generation != before, "the change's notification")
 
 
+def metrics_of(app: Flask) -> str:
+    operator = create_key(resources(app).sessions, "ops", role="operator")
+    response = client_with(app, operator).get("/metrics")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
 def test_a_known_key_costs_no_database_round_trip(pg_app: Flask) -> None:
+    """Also on /metrics: the cache answers, four hits and two misses (the board's first
+    request, and the operator's own key for this scrape)."""
     client = client_with(pg_app, create_key(resources(pg_app).sessions, "b1"))
     wait_for(lambda: resources(pg_app).keys.serving, "the listener")
     lookups = key_lookups(pg_app)
     for _ in range(5):
         assert client.get("/v1/submissions?ids=" + "0" * 32).status_code == 200
     assert len(lookups) == 1
+    text = metrics_of(pg_app)
+    assert metric(text, "cvqueue_api_key_cache_serving") == 1
+    assert metric(text, "cvqueue_api_key_lookups_total", result="hit") == 4
+    assert metric(text, "cvqueue_api_key_lookups_total", result="miss") == 2
+
+
+def test_on_sqlite_every_key_is_looked_up(settings: Settings) -> None:
+    app = create_app({"SETTINGS": settings})
+    client = client_with(app, create_key(resources(app).sessions, "b0"))
+    for _ in range(3):
+        assert client.get("/v1/submissions?ids=" + "0" * 32).status_code == 200
+    text = metrics_of(app)
+    assert metric(text, "cvqueue_api_key_cache_serving") == 0
+    assert metric(text, "cvqueue_api_key_lookups_total", result="hit") == 0
+    assert metric(text, "cvqueue_api_key_lookups_total", result="miss") == 4
 
 
 def test_a_revoked_or_rotated_key_stops_working_once_notified(pg_app: Flask,
