@@ -74,7 +74,8 @@ class KeyCacheCollector(Collector):
 
 
 def install(app: Flask, resources: Resources) -> CollectorRegistry:
-    """Request counters and latency by route, rejections by reason, the queue collector."""
+    """Request counters and latency by route, rejections by reason, the queue and key cache
+    collectors."""
     registry = CollectorRegistry()
     requests = Counter("cvqueue_http_requests", "HTTP requests by route, method and status.",
                        ["route", "method", "status"], registry=registry)
