@@ -48,12 +48,9 @@ MAX_HOLDERS = 10_000
 RECONNECT_AFTER = (0.5, 1, 2, 5, 10, 30)
 
 
-class TriggerMissing(RuntimeError):
-    """The database has no trigger to notify key changes: nothing would empty the cache."""
-
-
-class ProbeLost(RuntimeError):
-    """The listener's connection did not deliver its own notification back."""
+class ListenerFailed(RuntimeError):
+    """The listener cannot vouch for the cache: no trigger to notify key changes, or its
+    connection did not deliver its own notification back. The message says which."""
 
 
 class KeyCache:
@@ -129,7 +126,7 @@ class Listener(threading.Thread):
                 if failures == 0:
                     log.warning("key cache off (%s): keys are looked up on every request "
                                 "until its listener is back", exc if isinstance(
-                                    exc, TriggerMissing | ProbeLost) else type(exc).__name__)
+                                    exc, ListenerFailed) else type(exc).__name__)
                 failures += 1
             else:
                 failures = 0
@@ -142,7 +139,7 @@ class Listener(threading.Thread):
                              application_name=APPLICATION_NAME) as conn:
             if conn.execute("SELECT 1 FROM pg_trigger WHERE tgname = %s",
                             (TRIGGER,)).fetchone() is None:
-                raise TriggerMissing(f"trigger {TRIGGER} missing: run `cvqueue db upgrade`")
+                raise ListenerFailed(f"trigger {TRIGGER} missing: run `cvqueue db upgrade`")
             probes = f"cvq_probe_{secrets.token_hex(8)}"
             conn.execute(f"LISTEN {CHANNEL}")
             conn.execute(f"LISTEN {probes}")
@@ -159,7 +156,7 @@ class Listener(threading.Thread):
         token = secrets.token_hex(8)
         conn.execute("SELECT pg_notify(%s, %s)", (probes, token))
         if not self.heed(conn.notifies(timeout=PROBE_TIMEOUT), token):
-            raise ProbeLost(f"a notification to itself did not come back in {PROBE_TIMEOUT} s")
+            raise ListenerFailed(f"a notification to itself did not come back in {PROBE_TIMEOUT} s")
 
     def heed(self, notes: Iterator[psycopg.Notify], token: str | None = None) -> bool:
         """Empty the cache on each key change; True once the probe `token` comes back."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +17,7 @@ from api.resources import resources
 from shared.config import Settings
 from shared.db import Submission
 from shared.keys import create_key
+from shared.stack import wait_until
 
 
 @pytest.fixture()
@@ -348,10 +348,8 @@ def board_client(settings: Settings, database: str,
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
     keys = resources(app).keys
     request.addfinalizer(keys.close)
-    deadline = time.monotonic() + 10
-    while database == "postgresql" and not keys.serving:  # its listener (api.keycache)
-        assert time.monotonic() < deadline, "the key cache's listener did not start"
-        time.sleep(0.01)
+    assert wait_until(lambda: database != "postgresql" or keys.serving, 10, [], 0.01), \
+        "the key cache's listener (api.keycache) did not start"
     return app, client
 
 

@@ -5,7 +5,6 @@ API through Flask's client, changes made on other connections)."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -23,14 +22,12 @@ from shared.config import Settings
 from shared.db import make_sessions
 from shared.keys import KeyHolder, create_key, revoke, rotate
 from shared.schema import open_database
+from shared.stack import wait_until
 from tests.test_operators import metric
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
+    assert wait_until(condition, timeout, [], 0.01), f"timed out waiting for {what}"
 
 
 HOLDER = KeyHolder(7, "board")

@@ -3,7 +3,6 @@ pool's connections cost no ping (real PostgreSQL on loopback)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +17,7 @@ from shared.config import Settings
 from shared.db import make_engine
 from shared.keys import create_key
 from shared.pooling import check_on_checkout
+from shared.stack import wait_until
 
 
 def backend_pid(engine: Engine) -> int:
@@ -30,11 +30,9 @@ def terminate(url: str, pids: set[int]) -> None:
     with psycopg.connect(url, autocommit=True) as admin:
         for pid in pids:
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-        deadline = time.monotonic() + 10
-        while admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)",
-                            (list(pids),)).fetchone() != (0,):
-            assert time.monotonic() < deadline, "the backends did not exit"
-            time.sleep(0.05)
+        assert wait_until(lambda: admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (list(pids),)
+        ).fetchone() == (0,), 10, [], 0.05), "the backends did not exit"
 
 
 def count_pings(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[int]:
