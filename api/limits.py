@@ -17,9 +17,10 @@ from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.errors import StorageError
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from api.backlog import Backlogs
 from api.errors import too_many, unavailable
 from shared.broker import MESSAGE_IDS, queue_depth
 from shared.config import Settings
@@ -27,9 +28,6 @@ from shared.db import UNFINISHED, Submission
 
 log = logging.getLogger("cvqueue.api")
 SIGN_INS_PER_15_MINUTES = 10
-#: Built once, as every submit asks it (see `shared.keys.ACTIVE_BY_HASH`).
-WAITING = select(func.count()).where(Submission.status.in_(UNFINISHED),
-                                     Submission.board_id == bindparam("board"))
 QUEUED = select(func.count()).where(Submission.status == "queued")
 
 
@@ -55,6 +53,7 @@ class QueuedCVs:
 class Limits:
     def __init__(self, settings: Settings, broker: redis.Redis | None) -> None:
         self.settings, self.broker = settings, broker
+        self.backlogs = Backlogs()
         self.window: MovingWindowRateLimiter | None = None
         if broker is not None:
             storage = RedisStorage("redis://", connection_pool=broker.connection_pool,
@@ -105,24 +104,19 @@ class Limits:
         if queued is not None and queued.at_least(limit - incoming + 1):
             log.warning("backpressure: %d messages queued", depth)
             raise unavailable("the queue is full; retry later", self.settings.retry_after)
-        mine = waiting(session, board_id)
         share = self.settings.max_board_queue
         if queued is not None and queued.at_least(math.ceil(limit / 2)):
             share = min(share, limit // boards_waiting(session, board_id))
-        if mine + incoming > share:
+        mine = self.backlogs.waiting_unless_within(session, board_id, share - incoming)
+        if mine is not None and mine + incoming > share:
             raise too_many("board_queue_full", f"this board has {mine} submission(s) waiting "
                            f"and may have at most {share} now; retry later",
                            self.settings.retry_after, waiting=mine, limit=share)
 
 
-def waiting(session: Session, board_id: int) -> int:
-    """This board's unfinished submissions (the (status, board_id) index)."""
-    return int(session.connection().scalar(WAITING, {"board": board_id}) or 0)
-
-
 def boards_waiting(session: Session, board_id: int) -> int:
     """How many boards have unfinished submissions, this one included: only asked once the
-    queue is half full, so the ordinary submit pays for one board's count."""
+    queue is half full, so the ordinary submit pays for its own board's bound alone."""
     boards = set(session.scalars(select(Submission.board_id).where(
         Submission.status.in_(UNFINISHED)).distinct()))
     return len(boards | {board_id})
