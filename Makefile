@@ -28,7 +28,7 @@ demo: install artifacts
 	$(BIN)/cvqueue demo --artifacts $(ARTIFACTS)
 
 test: install
-	$(BIN)/pytest -q -ra
+	$(BIN)/pytest -q -ra --durations=20
 
 # The quick subset while working: no real worker processes, no fault injection.
 test-fast: install
