@@ -13,7 +13,9 @@ does the submit count exactly, as it did before.
 
 Exact as the count was, not more: a count misses the rows of transactions still in flight
 (two concurrent submits each pass the check before the other commits, with or without the
-bound), and a bound built on it misses them until it is retaken; `FRESH_FOR` caps that.
+bound), and a bound built on it misses them until it is retaken; so it does rows that
+reuse a `seq` on SQLite (without AUTOINCREMENT, erasing the newest rows frees theirs).
+`FRESH_FOR` caps both.
 """
 
 from __future__ import annotations
