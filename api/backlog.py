@@ -57,11 +57,10 @@ class Backlogs:
     def waiting_unless_within(self, session: Session, board_id: int, room: int) -> int | None:
         """None when the bound shows the board holds at most `room` unfinished submissions;
         otherwise their exact count."""
-        conn = session.connection()
         with self._lock:
             last = self._counted.get(board_id)
         if last is not None and time.monotonic() - last.at < self.fresh_for:
-            top = conn.scalar(TOP_SEQ) or 0
+            top = session.connection().scalar(TOP_SEQ) or 0
             if last.waiting + max(0, top - last.top_seq) <= room:
                 return None
         return self.count(session, board_id)

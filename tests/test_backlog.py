@@ -13,7 +13,7 @@ from sqlalchemy import insert, select, update
 
 from api.resources import resources
 from shared.config import Settings
-from shared.db import Board, Submission, make_sessions, new_id
+from shared.db import Board, Submission, new_id
 from shared.keys import create_key
 from tests.test_api import board_client, on_the_wire
 
@@ -38,18 +38,16 @@ def board_id(app: Flask, name: str = "board-w") -> int:
 
 
 def other_rows(app: Flask, board: int, n: int) -> None:
-    """Rows as another API process would insert them, on another connection."""
-    sessions = make_sessions(resources(app).settings.database_url)
-    with sessions.begin() as s:
+    """Rows as another API process would insert them: not through this process's submits."""
+    with resources(app).sessions.begin() as s:
         s.connection().execute(insert(Submission), [
             {"id": new_id(), "board_id": board, "status": "queued", "cv": "x", "lane": "bulk"}
             for _ in range(n)])
 
 
 def finish(app: Flask, n: int) -> None:
-    """A worker's store, on another connection: `n` of the queued CVs done."""
-    sessions = make_sessions(resources(app).settings.database_url)
-    with sessions.begin() as s:
+    """A worker's store, not through this process: `n` of the queued CVs done."""
+    with resources(app).sessions.begin() as s:
         seqs = s.scalars(select(Submission.seq).where(Submission.status == "queued")
                          .limit(n)).all()
         s.execute(update(Submission).where(Submission.seq.in_(seqs)).values(status="done"))
