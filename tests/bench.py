@@ -5,8 +5,9 @@ On the same CVs, in one run, on this machine, for each configuration: the embedd
 reachable). For each it prints raw encode per encoder, end to end on a burst and on a
 sustained stream, their ratio to the serving encoder's raw rate, micro-batch sizes, seconds
 per stage, submit and poll latency percentiles (polls with the workers busy, and the same
-poller with them idle as the baseline), worker memory per process, and worker start to first
-batch. One figure family per line, so the lines are easy to grep.
+poller with them idle as the baseline), worker memory per process, worker start to first
+batch, and the same burst and stream with the worker on a core of its own (`own_core`). One
+figure family per line, so the lines are easy to grep.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from shared.client import Client
 from shared.config import Settings
 from shared.db import Submission, as_utc, make_sessions
 from shared.stack import LocalStack, free_port
+from tests.cores import pinned, split
 from tests.databases import PG_ADMIN_URL, fresh_database
 from tests.drain import StageSums, backlog_drain, batch_sizes
 from tests.lanes import interactive_behind_bulk
@@ -76,10 +78,12 @@ def encode_rate(artifacts: Path, encoder: str, texts: list[str], sub_batch: int 
 
 
 def _layout_child(artifacts: Path, encoder: str, texts: list[str], threads: int, chunk: int,
-                  barrier: Any, out: Any) -> None:
+                  barrier: Any, out: Any, cpus: set[int] | None) -> None:
     from models.runtime import make_embedder
 
     embedder = make_embedder(artifacts, encoder, threads)
+    if cpus:  # after the import: see tests/cores.py
+        os.sched_setaffinity(0, cpus)
     embedder.warmup()
     barrier.wait()
     started = time.perf_counter()
@@ -88,9 +92,11 @@ def _layout_child(artifacts: Path, encoder: str, texts: list[str], threads: int,
     out.put(time.perf_counter() - started)
 
 
-def layout_rate(artifacts: Path, encoder: str, texts: list[str], settings: Settings) -> float:
+def layout_rate(artifacts: Path, encoder: str, texts: list[str], settings: Settings,
+                cpus: set[int] | None = None) -> float:
     """The encoder alone in the workers' layout: as many processes and threads as a worker
-    runs, concurrently, each encoding its share in micro-batches; no API, queue or database."""
+    runs, concurrently, each encoding its share in micro-batches; no API, queue or database.
+    `cpus`: the processes pinned there once loaded."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
@@ -98,7 +104,7 @@ def layout_rate(artifacts: Path, encoder: str, texts: list[str], settings: Setti
     barrier, out = ctx.Barrier(processes), ctx.Queue()
     children = [ctx.Process(target=_layout_child, args=(
         artifacts, encoder, texts[i::processes], settings.threads_per_process,
-        settings.batch_size, barrier, out)) for i in range(processes)]
+        settings.batch_size, barrier, out, cpus)) for i in range(processes)]
     for child in children:
         child.start()
     slowest = max(out.get(timeout=600) for _ in children)
@@ -601,6 +607,66 @@ def report(run: Run, raw: tuple[float, float], cores: int, n: int) -> float:
     return ceiling
 
 
+def own_core(base: Settings, items: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """The worker (one process of one thread) on a core of its own, the API, its servers and
+    the clients on the others (tests/cores.py), against its encoder alone on that core: what
+    the pipeline itself costs where the API does not share the worker's cores, as when
+    workers scale out onto machines of their own."""
+    cores = psutil.cpu_count() or 1
+    if cores < 2 or not hasattr(os, "sched_setaffinity"):
+        print("worker on a core of its own: skipped, it needs Linux and 2 or more CPUs")
+        return
+    mine, theirs = split(cores)
+    settings = replace(base, worker_concurrency=1, torch_threads=1,
+                       queue=f"{base.queue}-own-core")
+    n = (len(items) - 4) // 2
+    yardstick = layout_rate(settings.artifacts, settings.encoder,
+                            [i["cv"] for i in items[4:4 + n]], settings, mine)
+    run, metrics_url = Run(), f"http://127.0.0.1:{settings.worker_metrics_port}/metrics"
+    with LocalStack(settings, workers=1, log_dir=Path("var/bench/log")) as stack:
+        client = stack.client()
+        client.wait([client.submit(i) for i in items[:4]], timeout=300)  # its child loaded
+        others = [stack.api_pid, *(p.pid for p in stack.sweeper_procs),
+                  *(p.pid for p in services(stack).values() if p)]
+        with pinned(stack.worker_procs[0].pid, others, mine, theirs):
+            cpu_before, stages_before = cpu_seconds(stack), stage_sums(metrics_url)
+            burst(client, items[4:4 + n], stack.settings.database_url, run)
+            cpu = cpu_used(cpu_before, cpu_seconds(stack))
+            stages = {s: (v[0] - stages_before[s][0], v[1] - stages_before[s][1])
+                      for s, v in stage_sums(metrics_url).items()}
+            sustained(stack, items[4 + n:], yardstick, args.stream_seconds, run)
+    own_core_lines(run, yardstick, cpu, stages, (mine, theirs))
+
+
+def own_core_lines(run: Run, yardstick: float, cpu: dict[str, float], stages: StageSums,
+                   cpus: tuple[set[int], set[int]]) -> None:
+    mine, theirs = cpus
+    print(f"worker on a core of its own: 1 process x 1 thread on CPU {min(mine)}; API, "
+          f"servers and clients on CPU {', '.join(map(str, sorted(theirs)))}; pinned once "
+          "the worker had loaded its model")
+    print(f"raw encode on a core of its own: {yardstick:.1f} CVs/s (the encoder alone there, "
+          "pinned once loaded, micro-batches)")
+    print(f"end to end burst, worker on a core of its own: {run.rate:.1f} CVs/s in "
+          f"{run.elapsed:.1f} s")
+    print(f"ratio end-to-end / raw encode, worker on a core of its own, burst: "
+          f"{run.rate / yardstick:.3f}")
+    print(f"ratio end-to-end / raw encode, worker on a core of its own, sustained: "
+          f"{run.sustained_rate / yardstick:.3f} ({run.sustained_rate:.1f} CVs/s of "
+          f"{run.sustained_offered:.1f} offered, {run.sustained_backlog} of the last 100 not "
+          "done when the stream ended)")
+    worker = cpu.get("worker", 0.0)
+    rest = sum(cpu.values()) - worker
+    print(f"CPU used during the burst, worker on a core of its own: worker {worker:.1f} s "
+          f"({100 * worker / run.elapsed:.0f}% of its core), everything else {rest:.1f} s "
+          f"({100 * rest / (run.elapsed * len(theirs)):.0f}% of its {len(theirs)})")
+    batches = max(stages.get("encode", (0.0, 0.0))[1], 1)
+    per_batch = "  ".join(f"{s} {v[0] / batches:.3f}" for s, v in stages.items()
+                          if s != "queued")
+    mean = stages.get("queued", (0.0, 0.0))[1] / batches  # one observation a CV
+    print(f"stage seconds per batch (burst, worker on a core of its own): {per_batch};  the "
+          f"encode alone on its core, a batch of {mean:.1f}: {mean / yardstick:.3f}")
+
+
 def configuration(base: Settings, name: str, items: list[dict[str, Any]],
                   raw: tuple[float, float], args: argparse.Namespace) -> None:
     print(f"\n== configuration: {name} ==")
@@ -619,6 +685,7 @@ def configuration(base: Settings, name: str, items: list[dict[str, Any]],
     alone = drain.rate / raw[0]
     print(f"ratio burst from its parts: ceiling from CPU {ceiling:.3f} x worker alone "
           f"{alone:.3f} = {ceiling * alone:.3f}; measured {run.rate / raw[0]:.3f}")
+    own_core(base, items, args)
     with LocalStack(base, workers=1, log_dir=Path("var/bench/log")) as stack:
         print(interactive_behind_bulk(stack, args.lane_backlog).line(base.batch_size))
     # Its own queue too: the lane figure's cancelled bulk CVs may still wait in the shared
