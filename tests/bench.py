@@ -37,7 +37,7 @@ from shared.client import Client
 from shared.config import Settings
 from shared.db import Submission, as_utc, make_sessions
 from shared.stack import LocalStack, free_port
-from tests.cores import pinned, split
+from tests.cores import pin, pinned, split
 from tests.databases import PG_ADMIN_URL, fresh_database
 from tests.drain import StageSums, backlog_drain, batch_sizes
 from tests.lanes import interactive_behind_bulk
@@ -83,7 +83,7 @@ def _layout_child(artifacts: Path, encoder: str, texts: list[str], threads: int,
 
     embedder = make_embedder(artifacts, encoder, threads)
     if cpus:  # after the import: see tests/cores.py
-        os.sched_setaffinity(0, cpus)
+        pin([psutil.Process()], cpus)
     embedder.warmup()
     barrier.wait()
     started = time.perf_counter()

@@ -8,6 +8,7 @@ lived, and pinned after the import it ran at its ordinary speed (docs/performanc
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterable, Iterator
 
 import psutil
@@ -28,9 +29,13 @@ def tree(pid: int) -> list[psutil.Process]:
 
 
 def pin(processes: Iterable[psutil.Process], cpus: set[int]) -> None:
+    """Every thread of each process: an affinity is a thread's own (psutil's `cpu_affinity`
+    sets the main thread's alone, and the API's request threads kept both CPUs)."""
     for process in processes:
         with contextlib.suppress(psutil.NoSuchProcess):
-            process.cpu_affinity(sorted(cpus))
+            for thread in process.threads():
+                with contextlib.suppress(ProcessLookupError):  # a thread that has ended
+                    os.sched_setaffinity(thread.id, cpus)
 
 
 @contextlib.contextmanager

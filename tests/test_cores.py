@@ -14,9 +14,17 @@ from tests.cores import pinned, split
 
 needs_two = pytest.mark.skipif((psutil.cpu_count() or 1) < 2 or not hasattr(os, "sched_setaffinity"),
                                reason="needs Linux and 2 or more CPUs")
-#: A process with a child of its own, as a worker has its pool.
-PARENT_AND_CHILD = ("import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', "
-                    "'import time; time.sleep(60)']); time.sleep(60)")
+#: A process with a thread and a child of its own, as the API has its request threads and a
+#: worker its pool.
+PARENT_AND_CHILD = ("import subprocess, sys, threading, time; "
+                    "threading.Thread(target=time.sleep, args=(60,), daemon=True).start(); "
+                    "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+                    "time.sleep(60)")
+
+
+def affinities(process: psutil.Process) -> list[list[int]]:
+    """Each thread's CPUs."""
+    return [sorted(os.sched_getaffinity(t.id)) for t in process.threads()]
 
 
 def test_the_worker_takes_the_last_cpu_and_the_rest_the_others() -> None:
@@ -30,10 +38,10 @@ def tree_of_two() -> Iterator[psutil.Process]:
     process = psutil.Process(proc.pid)
     try:
         for _ in range(100):
-            if process.children():
+            if process.children() and process.num_threads() == 2:
                 break
             psutil.wait_procs([], timeout=0.05)
-        assert process.children(), "the test process did not start its child"
+        assert process.children() and process.num_threads() == 2, "not started"
         yield process
     finally:
         for p in [*process.children(recursive=True), process]:
@@ -48,11 +56,11 @@ def test_pinned_puts_each_tree_on_its_cpus_and_restores_them(
     try:
         everything = sorted(os.sched_getaffinity(0))
         with pinned(tree_of_two.pid, [other.pid], {1}, {0}):
-            assert tree_of_two.cpu_affinity() == [1]
+            assert affinities(tree_of_two) == [[1], [1]]  # its thread too
             assert tree_of_two.children()[0].cpu_affinity() == [1]
             assert psutil.Process(other.pid).cpu_affinity() == [0]
             assert sorted(os.sched_getaffinity(0)) == [0]  # this process: a client
-        assert tree_of_two.cpu_affinity() == everything
+        assert affinities(tree_of_two) == [everything, everything]
         assert tree_of_two.children()[0].cpu_affinity() == everything
         assert psutil.Process(other.pid).cpu_affinity() == everything
         assert sorted(os.sched_getaffinity(0)) == everything
