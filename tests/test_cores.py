@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import psutil
@@ -40,7 +41,7 @@ def tree_of_two() -> Iterator[psutil.Process]:
         for _ in range(100):
             if process.children() and process.num_threads() == 2:
                 break
-            psutil.wait_procs([], timeout=0.05)
+            time.sleep(0.05)
         assert process.children() and process.num_threads() == 2, "not started"
         yield process
     finally:
