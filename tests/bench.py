@@ -39,7 +39,7 @@ from shared.db import Submission, as_utc, make_sessions
 from shared.stack import LocalStack, free_port
 from tests.cores import pin, pinned, split
 from tests.databases import PG_ADMIN_URL, fresh_database
-from tests.drain import StageSums, backlog_drain, batch_sizes
+from tests.drain import StageSums, backlog_drain, batch_sizes, per_batch, stages_since
 from tests.lanes import interactive_behind_bulk
 
 REDIS_URL = os.environ.get("CVQ_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -512,8 +512,7 @@ def end_to_end(settings: Settings, items: list[dict[str, Any]], raw_rate: float,
         half = 4 + (len(items) - 4) // 2
         ids = burst(client, items[4:half], stack.settings.database_url, run)
         run.cpu = cpu_used(cpu_before, cpu_seconds(stack))
-        run.stages = {s: (v[0] - stages_before[s][0], v[1] - stages_before[s][1])
-                      for s, v in stage_sums(metrics_url).items()}
+        run.stages = stages_since(stages_before, stage_sums(metrics_url))
         run.batches, run.mean_batch = batch_sizes(stack.settings.database_url, ids)
         run.quiet = quiet_polls(stack, ids, args.quiet_seconds)
         sustained(stack, items[half:], raw_rate, args.stream_seconds, run)
@@ -577,9 +576,7 @@ def report(run: Run, raw: tuple[float, float], cores: int, n: int) -> float:
           f"{run.sustained_rate / layout:.3f}")
     print(f"micro-batches: {run.batches}, mean size {run.mean_batch:.1f} (burst)")
     queued = run.stages.get("queued", (0.0, 0.0))
-    per_batch = "  ".join(f"{s} {v[0] / max(v[1], 1):.3f}" for s, v in run.stages.items()
-                          if s != "queued")
-    print(f"stage seconds per batch (burst): {per_batch};  queued per CV mean "
+    print(f"stage seconds per batch (burst): {per_batch(run.stages)};  queued per CV mean "
           f"{queued[0] / max(queued[1], 1):.2f}")
     policy = "a free process takes it at once" if run.eager else "CVQ_BATCH_EAGER=0"
     print(latency_line("idle worker single CV submit to stored", run.idle,
@@ -632,8 +629,7 @@ def own_core(base: Settings, items: list[dict[str, Any]], args: argparse.Namespa
             cpu_before, stages_before = cpu_seconds(stack), stage_sums(metrics_url)
             burst(client, items[4:4 + n], stack.settings.database_url, run)
             cpu = cpu_used(cpu_before, cpu_seconds(stack))
-            stages = {s: (v[0] - stages_before[s][0], v[1] - stages_before[s][1])
-                      for s, v in stage_sums(metrics_url).items()}
+            stages = stages_since(stages_before, stage_sums(metrics_url))
             sustained(stack, items[4 + n:], yardstick, args.stream_seconds, run)
     own_core_lines(run, yardstick, cpu, stages, (mine, theirs))
 
@@ -660,11 +656,9 @@ def own_core_lines(run: Run, yardstick: float, cpu: dict[str, float], stages: St
           f"({100 * worker / run.elapsed:.0f}% of its core), everything else {rest:.1f} s "
           f"({100 * rest / (run.elapsed * len(theirs)):.0f}% of its {len(theirs)})")
     batches = max(stages.get("encode", (0.0, 0.0))[1], 1)
-    per_batch = "  ".join(f"{s} {v[0] / batches:.3f}" for s, v in stages.items()
-                          if s != "queued")
     mean = stages.get("queued", (0.0, 0.0))[1] / batches  # one observation a CV
-    print(f"stage seconds per batch (burst, worker on a core of its own): {per_batch};  the "
-          f"encode alone on its core, a batch of {mean:.1f}: {mean / yardstick:.3f}")
+    print(f"stage seconds per batch (burst, worker on a core of its own): {per_batch(stages)}; "
+          f" the encode alone on its core, a batch of {mean:.1f}: {mean / yardstick:.3f}")
 
 
 def configuration(base: Settings, name: str, items: list[dict[str, Any]],

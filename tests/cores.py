@@ -2,7 +2,7 @@
 the clients on the others, as when workers scale out onto machines of their own.
 
 Processes are pinned only once their model is loaded: onnxruntime imported by a process
-confined to one CPU ran the int8 encoder 17-20% slower here for as long as the process
+confined to one CPU ran the int8 encoder about 19% slower here for as long as the process
 lived, and pinned after the import it ran at its ordinary speed (docs/performance.md)."""
 
 from __future__ import annotations

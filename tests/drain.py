@@ -26,6 +26,17 @@ StageSums = dict[str, tuple[float, float]]
 DRAIN_POLL_EVERY = 1.0
 
 
+def stages_since(before: StageSums, after: StageSums) -> StageSums:
+    """The stage sums of what ran between two reads of the worker's metrics."""
+    return {s: (v[0] - before[s][0], v[1] - before[s][1]) for s, v in after.items()}
+
+
+def per_batch(stages: StageSums) -> str:
+    """Each stage's mean seconds (a stage is observed once a batch; `queued` once a CV)."""
+    return "  ".join(f"{s} {v[0] / max(v[1], 1):.3f}" for s, v in stages.items()
+                     if s != "queued")
+
+
 @dataclass(frozen=True)
 class DrainFigure:
     cvs: int
@@ -42,16 +53,14 @@ class DrainFigure:
         """`layout_per_process`: one process's CVs/s in the workers' layout, the encode
         alone; a batch of this drain's mean size takes it `mean / layout_per_process` s."""
         mean = self.cvs / max(self.batches, 1)
-        per_batch = "  ".join(f"{s} {v[0] / max(v[1], 1):.3f}" for s, v in self.stages.items()
-                              if s != "queued")
         return [
             f"end to end, worker alone on a backlog ({self.cvs} CVs queued before it started; "
             f"first claim to last stored, no submits or polls meanwhile): {self.rate:.1f} "
             f"CVs/s in {self.seconds:.1f} s, {self.batches} micro-batches, mean size {mean:.1f}",
             f"ratio worker alone / raw encode: {self.rate / yardstick:.3f} (what the worker's "
             "own steps cost; the burst's ratio adds what the API and clients take)",
-            f"stage seconds per batch (worker alone): {per_batch};  the encode alone in the "
-            f"workers' layout, a batch of {mean:.1f}: {mean / layout_per_process:.3f}"]
+            f"stage seconds per batch (worker alone): {per_batch(self.stages)};  the encode "
+            f"alone in the workers' layout, a batch of {mean:.1f}: {mean / layout_per_process:.3f}"]
 
 
 def backlog_drain(settings: Settings, items: list[dict[str, Any]], log_dir: Path,

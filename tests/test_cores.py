@@ -5,16 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import psutil
 import pytest
 
+from shared.stack import wait_until
 from tests.cores import pinned, split
 
-needs_two = pytest.mark.skipif((psutil.cpu_count() or 1) < 2 or not hasattr(os, "sched_setaffinity"),
-                               reason="needs Linux and 2 or more CPUs")
+needs_two = pytest.mark.skipif(
+    (psutil.cpu_count() or 1) < 2 or not hasattr(os, "sched_setaffinity"),
+    reason="needs Linux and 2 or more CPUs")
 #: A process with a thread and a child of its own, as the API has its request threads and a
 #: worker its pool.
 PARENT_AND_CHILD = ("import subprocess, sys, threading, time; "
@@ -38,11 +39,8 @@ def tree_of_two() -> Iterator[psutil.Process]:
     proc = subprocess.Popen([sys.executable, "-c", PARENT_AND_CHILD])
     process = psutil.Process(proc.pid)
     try:
-        for _ in range(100):
-            if process.children() and process.num_threads() == 2:
-                break
-            time.sleep(0.05)
-        assert process.children() and process.num_threads() == 2, "not started"
+        assert wait_until(lambda: bool(process.children()) and process.num_threads() == 2, 5,
+                          [proc], interval=0.05), "not started"
         yield process
     finally:
         for p in [*process.children(recursive=True), process]:
